@@ -1,0 +1,1 @@
+"""Pure domain values and rules: no framework, no database, no engine."""

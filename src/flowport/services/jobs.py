@@ -1,0 +1,99 @@
+"""Robot work as people see it: an instance's job, why it is still pending, its logs and its
+artifacts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flowport.domain.accounts import Permission, Principal
+from flowport.domain.instances import Instance, Status
+from flowport.domain.robots import Job, Queue, Reason, pending_reasons
+from flowport.errors import NotFound
+from flowport.services.agents import check_artifact_name
+from flowport.services.auth import require
+from flowport.services.context import Context
+from flowport.store import Artifact, Page, Tx
+
+
+@dataclass(frozen=True)
+class Ref:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class JobView:
+    instance: Instance
+    job: Job
+    robot: Ref | None  # who holds it, or last held it
+    target_robot: Ref | None
+    target_group: Ref | None
+
+
+def _job(tx: Tx, who: Principal, instance_id: str) -> tuple[Instance, Job]:
+    require(who, Permission.READ)
+    instance = tx.fetch_instance(who.account_id, instance_id)
+    job = tx.fetch_job(instance.seq) if instance is not None else None
+    if instance is None or job is None:
+        raise NotFound(f"no robot job {instance_id!r}: the instance is unknown, or it is not "
+                       f"a package instance")
+    return instance, job
+
+
+def get_job(ctx: Context, who: Principal, instance_id: str) -> JobView:
+    with ctx.store.transaction(write=False) as tx:
+        instance, job = _job(tx, who, instance_id)
+        robots = tx.robot_refs([s for s in (job.robot, job.target_robot) if s is not None])
+        groups = tx.group_refs([job.target_group] if job.target_group is not None else [])
+
+    def ref(seq: int | None, table: dict[int, tuple[str, str]]) -> Ref | None:
+        return Ref(*table[seq]) if seq is not None and seq in table else None
+
+    return JobView(instance, job, ref(job.robot, robots), ref(job.target_robot, robots),
+                   ref(job.target_group, groups))
+
+
+def get_pending_reasons(ctx: Context, who: Principal, instance_id: str
+                        ) -> tuple[Instance, list[Reason]]:
+    """Why a pending job is not running now, from the robots as they are; [] otherwise."""
+    now = ctx.clock.now()
+    with ctx.store.transaction(write=False) as tx:
+        instance, job = _job(tx, who, instance_id)
+        if instance.status is not Status.PENDING:
+            return instance, []
+        robots = tx.all_robots(who.account_id)
+        names = tx.robot_refs([job.target_robot] if job.target_robot else [])
+        groups = tx.group_refs([job.target_group] if job.target_group else [])
+        ahead = tx.ready_jobs_before(who.account_id, job.ready_at, job.instance_seq) \
+            if job.ready_at is not None else 0
+    queue = Queue(ahead=ahead,
+                  robot_name=names.get(job.target_robot or 0, ("", None))[1],
+                  group_name=groups.get(job.target_group or 0, ("", None))[1])
+    disconnect = timedelta(seconds=ctx.settings.robot_disconnect_seconds)
+    return instance, pending_reasons(job, robots, now, disconnect, queue)
+
+
+def list_logs(ctx: Context, who: Principal, instance_id: str, cursor: str | None,
+              limit: int) -> Page:
+    """The job's log lines, oldest first."""
+    with ctx.store.transaction(write=False) as tx:
+        instance, _ = _job(tx, who, instance_id)
+        return tx.list_log_lines(instance.seq, cursor, limit)
+
+
+def list_artifacts(ctx: Context, who: Principal, instance_id: str) -> list[Artifact]:
+    with ctx.store.transaction(write=False) as tx:
+        instance, _ = _job(tx, who, instance_id)
+        return tx.list_artifacts(instance.seq)
+
+
+def get_artifact(ctx: Context, who: Principal, instance_id: str, name: str
+                 ) -> tuple[Artifact, bytes]:
+    with ctx.store.transaction(write=False) as tx:
+        instance, _ = _job(tx, who, instance_id)
+        check_artifact_name(name)
+        found = tx.fetch_artifact(instance.seq, name)
+    if found is None:
+        raise NotFound(f"job {instance_id!r} has no artifact {name!r}")
+    return found

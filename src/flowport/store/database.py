@@ -1,0 +1,60 @@
+"""Connecting to SQLite or PostgreSQL: the only place that knows which one it is talking to.
+
+SQLite runs in WAL mode; write transactions take the write lock up front (BEGIN IMMEDIATE) so
+two writers never deadlock upgrading a read lock. PostgreSQL gets row locks from FOR UPDATE
+(SQLAlchemy drops that clause on SQLite, where the whole database is the lock).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+WRITE = "flowport_write"
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    # No pre-ping: it costs a round trip per transaction. A connection the server dropped
+    # fails its first use instead; SQLAlchemy then invalidates the pool, the store answers
+    # Unavailable (503) for that one request, and the next one reconnects.
+    return sa.create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
+    )
+
+
+def _sqlite_engine(url: str) -> sa.Engine:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    # Every transaction ends in an explicit COMMIT or ROLLBACK (Store.transaction), so the
+    # pool's own rollback on check-in would only add a call to each one.
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                              pool_reset_on_return=None)
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Hand transaction control to SQLAlchemy's begin event below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        write = connection.get_execution_options().get(WRITE, True)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def is_postgresql(engine: sa.Engine) -> bool:
+    return engine.dialect.name == "postgresql"

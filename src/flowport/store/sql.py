@@ -1,0 +1,84 @@
+"""The store: every query Flowport makes, named by what it is for.
+
+`Store.transaction()` opens one transaction and yields a `Tx`; a service does all its reading and
+writing through that one `Tx`, so a use case commits whole or not at all. Every method that
+reads or writes an account's objects takes the account id: tenancy is part of each query, not
+something a caller may forget to add. The queries live in one module per concept; `Tx` is their
+union.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from flowport.errors import Unavailable
+from flowport.store import tables as t
+from flowport.store.accounts import AccountQueries
+from flowport.store.base import Duplicate, Savepoint
+from flowport.store.database import WRITE, create_engine
+from flowport.store.drafts import DraftQueries
+from flowport.store.instances import InstanceQueries
+from flowport.store.jobs import JobQueries
+from flowport.store.overview import OverviewQueries
+from flowport.store.processes import ProcessQueries
+from flowport.store.records import RecordQueries
+from flowport.store.robots import RobotQueries
+from flowport.store.schedules import ScheduleQueries
+from flowport.store.steps import StepQueries
+
+
+class Store:
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.engine = create_engine(url, pool_size=pool_size)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Tx]:
+        try:
+            with self.engine.connect().execution_options(**{WRITE: write}) as conn, conn.begin():
+                tx = Tx(conn)
+                yield tx
+        except sa.exc.IntegrityError as exc:
+            raise Duplicate(str(exc.orig)) from exc
+        except sa.exc.OperationalError as exc:
+            if exc.connection_invalidated or "could not connect" in str(exc):
+                raise Unavailable("the database is out of reach") from exc
+            raise
+        for callback in tx.committed:
+            callback()
+
+    def ping(self) -> None:
+        with self.transaction(write=False) as tx:
+            tx.conn.exec_driver_sql("SELECT 1")
+
+    def create_schema(self) -> None:
+        """For tests and throwaway databases; real ones go through `flowport db upgrade`."""
+        t.metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+class Tx(AccountQueries, ProcessQueries, InstanceQueries, RecordQueries, ScheduleQueries,
+         DraftQueries, StepQueries, OverviewQueries, RobotQueries, JobQueries):
+    """One open transaction."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        super().__init__(conn)
+        self.committed: list[Callable[[], None]] = []
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once the transaction has committed (never if it rolls back): to wake
+        whoever waits for what it wrote."""
+        self.committed.append(callback)
+
+    def savepoint(self) -> Savepoint:
+        """A point to roll back to without ending the transaction."""
+        return self.conn.begin_nested()
