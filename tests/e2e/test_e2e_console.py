@@ -40,6 +40,9 @@ def log_in(page: Any, server: Server, login: str) -> None:
     """With the keyboard only: the login field has focus, Tab to the password, Enter."""
     page.goto(server.url + "/")
     assert page.url == server.url + "/login"
+    from playwright.sync_api import expect
+    # autofocus lands after load on a busy machine; typing before it would lose keys
+    expect(page.locator("#login")).to_be_focused()
     page.keyboard.type(login)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)

@@ -53,7 +53,7 @@ def _bad(message: str) -> InvalidSchedule:
 def _number(text: str, lo: int, hi: int, names: dict[str, int], what: str) -> int:
     value = names.get(text)
     if value is None:
-        if not text.isdigit():
+        if not text.isdecimal():
             raise _bad(f"{what} field: {text!r} is not a number")
         value = int(text)
     if not lo <= value <= hi:
@@ -67,7 +67,7 @@ def _field(text: str, lo: int, hi: int, names: dict[str, int], what: str) -> tup
         base, slash, step_text = item.partition("/")
         step = 1
         if slash:
-            if not step_text.isdigit() or not 1 <= int(step_text) <= hi:
+            if not step_text.isdecimal() or not 1 <= int(step_text) <= hi:
                 raise _bad(f"{what} field: step {step_text!r} must be a number from 1 to {hi}")
             step = int(step_text)
         if base == "*":

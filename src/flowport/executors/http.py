@@ -40,7 +40,7 @@ class AllowList:
             name, wanted_port = entry, ""
             if entry.count(":") == 1:
                 name, _, wanted_port = entry.partition(":")
-            if wanted_port and (not wanted_port.isdigit() or int(wanted_port) != port):
+            if wanted_port and (not wanted_port.isdecimal() or int(wanted_port) != port):
                 continue
             if name == host or (name.startswith("*.") and host.endswith(name[1:])):
                 return True

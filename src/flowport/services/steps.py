@@ -361,7 +361,7 @@ def _settle_hook(ctx: Context, tx: Tx, call: _HookCall, outcome: HookOutcome,
 
 def _find(tx: Tx, who: Principal, ref: str, *, lock: bool = False) -> Step:
     step = None
-    if ref.isdigit() and len(ref) < 19:
+    if ref.isdecimal() and len(ref) < 19:
         step = tx.fetch_step(who.account_id, seq=int(ref), lock=lock)
     else:
         try:

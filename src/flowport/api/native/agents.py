@@ -206,7 +206,7 @@ async def put_artifact(instance_id: str, name: str, request: Request, ctx: Ctx,
     """Upload a file of the run (the raw body); one of the same name is replaced."""
     length = request.headers.get("content-length", "")
     limit = ctx.settings.robot_max_artifact_bytes
-    if length.isdigit() and int(length) > limit:  # refuse before reading it all
+    if length.isdecimal() and int(length) > limit:  # refuse before reading it all
         raise TooLarge(f"artifact {name!r} holds {length} bytes; the limit is {limit} per "
                        f"artifact (FLOWPORT_ROBOT_MAX_ARTIFACT_BYTES)", field="content")
     content = await request.body()

@@ -83,7 +83,7 @@ def _json_field(raw: Any, name: str) -> Any:
 
 async def _read_upload(request: Request, limit: int) -> svc.DeployVersion:
     length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit + 64 * 1024:
+    if length and length.isdecimal() and int(length) > limit + 64 * 1024:
         raise TooLarge(f"the upload is larger than {limit} bytes", field="file")
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":

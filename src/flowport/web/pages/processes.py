@@ -107,7 +107,7 @@ def deploy_version(request: Request, key: str, ctx: Ctx, who: Deployer,
 
 def _start_command(ctx: Context, who: Principal, key: str, form: FormData) -> run.StartInstance:
     version_text = text(form, "version")
-    if not version_text.isdigit():
+    if not version_text.isdecimal():
         raise BadInput("the form names no version; reload the page", field="version")
     version = svc.get_version(ctx, who, key, int(version_text))
     business_key = text(form, "business_key").strip() or None

@@ -60,7 +60,7 @@ def _record(ctx: Context, who: Principal, instance: Instance) -> dict[str, Any]:
 
 def _instance(ctx: Context, who: Principal, ref: str) -> Instance:
     """`processInstanceId` is the instance's number; its `id` UUID works too."""
-    if ref.isdigit() and len(ref) < 19:
+    if ref.isdecimal() and len(ref) < 19:
         return run.get_instance_by_seq(ctx, who, int(ref))
     return run.get_instance(ctx, who, ref)
 
@@ -103,7 +103,7 @@ def _start_command(ctx: Context, who: Principal, body: dict[str, Any]) -> run.St
     with translated():
         if field == "deploymentId":
             number = str(value)
-            if not number.isdigit() or len(number) > 18:
+            if not number.isdecimal() or len(number) > 18:
                 raise ActivitiFault(404, f"no deployment {value!r}")
             process, version = deploy.get_version_by_id(ctx, who, int(number))
             return run.StartInstance(process.key, variables, version=version.number,

@@ -26,7 +26,7 @@ def to_input(param: Parameter, value: Any) -> Any:
         return value == "1"
     if param.type is ParamType.INTEGER:
         number = value
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and value.strip().lstrip("-").isdecimal():
             number = int(value)
         if isinstance(number, int) and not isinstance(number, bool) and number not in INT32:
             raise InvalidParameters(f"Parameter '{param.name}' is outside the 32-bit range",
