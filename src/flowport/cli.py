@@ -13,6 +13,7 @@ import re
 import secrets
 import signal
 import sys
+import threading
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -255,9 +256,12 @@ def serve(host: str | None, port: int | None, database_url: str | None, examples
         # these handlers that ends in a clean exit 0 instead of death by signal.
         for stop in (signal.SIGINT, signal.SIGTERM):
             signal.signal(stop, _stopped)
+        ctx.start_relay()
+        config = uvicorn.Config(create_app(ctx), host=settings.host, port=settings.port,
+                                log_level=log_level, timeout_graceful_shutdown=10,
+                                server_header=False)
         with suppress(_Stopped):
-            uvicorn.run(create_app(ctx), host=settings.host, port=settings.port, workers=1,
-                        log_level=log_level, timeout_graceful_shutdown=10, server_header=False)
+            _server_class()(config, ctx).run()
         note("flowport stopped")
     finally:
         ctx.close()
@@ -265,6 +269,26 @@ def serve(host: str | None, port: int | None, database_url: str | None, examples
 
 class _Stopped(Exception):
     pass
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn stops accepting connections and lets requests finish; long-polls and
+        launch-and-wait requests are told at once, so they answer (no job, or 202) instead of
+        holding the shutdown up."""
+
+        def __init__(self, config: uvicorn.Config, ctx: Context) -> None:
+            super().__init__(config)
+            self.ctx = ctx
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # Not here: the handler may interrupt this thread inside the notifier's lock.
+            threading.Thread(target=self.ctx.notifier.close, daemon=True).start()
+            super().handle_exit(sig, frame)
+
+    return Server
 
 
 def _stopped(_signum: int, _frame: object) -> None:
@@ -284,6 +308,7 @@ def worker(database_url: str | None, log_level: str) -> None:
     setup_logging(log_level)
     ctx = Context.build(settings)
     start_scripts(ctx)
+    ctx.start_relay()
     loops = background_loops(ctx)
     note(f"flowport worker on {redact(settings.database_url)}; stop with Ctrl-C or SIGTERM")
     try:

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # How long a script waits for a free worker before its step gives up with a 503.
     script_queue_seconds: float = Field(default=10.0, gt=0, le=600)
     max_wait_seconds: float = 60.0
+    # Launch-and-wait re-reads the instance this often, in case a wake-up was lost (they come
+    # from this process, and on PostgreSQL from the others through LISTEN/NOTIFY).
+    wait_poll_seconds: PositiveFloat = 0.25
     max_page_size: int = Field(default=500, ge=1, le=500)
     max_upload_bytes: int = 50 * 1024 * 1024
     # Any request body but a file upload (JSON: variables, records, users ...).

@@ -9,6 +9,7 @@ import logging
 import threading
 from datetime import datetime, timedelta
 
+from flowport.notify import Signal
 from flowport.services import instances, scheduler, steps, stopping
 from flowport.services.context import Context
 
@@ -43,7 +44,8 @@ class Loop:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self.wake.set()
+        # Wake this process's loop only: the others carry on.
+        (self.wake.set_here if isinstance(self.wake, Signal) else self.wake.set)()
         for thread in self._running:
             thread.join(timeout)
 

@@ -81,7 +81,7 @@ class Server:
         self.runs += 1
         if not (same_port and self.port):
             self.port = free_port()
-        env = clean_env(FLOWPORT_TIMER_POLL_SECONDS="0.2", **self.extra_env)
+        env = clean_env(**{"FLOWPORT_TIMER_POLL_SECONDS": "0.2", **self.extra_env})
         if self.database_url:
             env["FLOWPORT_DATABASE_URL"] = self.database_url
         if self.token:

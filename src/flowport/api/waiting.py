@@ -1,7 +1,8 @@
 """Holding a request until something happens: launch-and-wait (the native API and every
 dialect that waits for a result) and robots' long-poll for work. Both wait behind `poll_until`,
-the one place that knows how a wake-up arrives (today the in-process notifier, plus a re-read
-every poll for changes made by other processes)."""
+the one place that knows how a wake-up arrives (the notifier: this process's changes, and the
+other processes' through PostgreSQL LISTEN/NOTIFY; plus a re-read every poll, in case a
+wake-up was lost)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,6 @@ from flowport.notify import Notifier
 from flowport.services import instances as svc
 from flowport.services.context import Context
 
-# Waiters re-read the instance this often, to see changes made by other processes.
-POLL_SECONDS = 0.25
 T = TypeVar("T")
 
 
@@ -40,6 +39,8 @@ async def poll_until(notifier: Notifier, key: str, fetch: Callable[[], Awaitable
             event = waiter[1]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), min(remaining, poll))
+            if notifier.closing:
+                break  # shutting down: answer with what there is, claim nothing more
             event.clear()
             value = await fetch()
     finally:
@@ -56,5 +57,6 @@ async def wait_until_settled(ctx: Context, who: Principal, instance: Instance,
 
     return await poll_until(ctx.notifier, instance.id, fetch,
                             lambda i: svc.is_settled(i, variable),
-                            min(timeout, ctx.settings.max_wait_seconds), POLL_SECONDS,
+                            min(timeout, ctx.settings.max_wait_seconds),
+                            ctx.settings.wait_poll_seconds,
                             first=instance)

@@ -13,6 +13,7 @@ from flowport.engine import Engine, Limits, ScriptPool
 from flowport.executors import Executors
 from flowport.notify import Notifier
 from flowport.store import Store, Tx
+from flowport.store.relay import PgRelay
 from flowport.throttle import Throttle
 
 
@@ -49,6 +50,7 @@ class Context:
     throttle: Throttle = field(default_factory=Throttle)
     owns_sandbox: bool = True  # close() stops the engine's script workers
     executors: Executors = field(default_factory=Executors)
+    relay: PgRelay | None = None
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock | None = None,
@@ -65,7 +67,21 @@ class Context:
             executors=Executors.load(settings),
         )
 
+    def start_relay(self) -> None:
+        """Share wake-ups with the other processes on this database (PostgreSQL); for
+        `serve` and `worker`, which run as long as the process."""
+        relay = self.store.relay(self.notifier.deliver, self.notifier.wake_everyone)
+        if relay is None:
+            return
+        self.relay = relay
+        self.notifier.connect(relay.send)
+        relay.start()
+
     def close(self) -> None:
+        if self.relay is not None:
+            self.notifier.connect(None)
+            self.relay.stop()
+            self.relay = None
         if self.owns_sandbox:
             self.engine.close()
         self.store.dispose()

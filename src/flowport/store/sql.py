@@ -25,6 +25,7 @@ from flowport.store.jobs import JobQueries
 from flowport.store.overview import OverviewQueries
 from flowport.store.processes import ProcessQueries
 from flowport.store.records import RecordQueries
+from flowport.store.relay import PgRelay
 from flowport.store.robots import RobotQueries
 from flowport.store.schedules import ScheduleQueries
 from flowport.store.steps import StepQueries
@@ -53,6 +54,14 @@ class Store:
             raise
         for callback in tx.committed:
             callback()
+
+    def relay(self, deliver: Callable[[str], None], on_gap: Callable[[], None]
+              ) -> PgRelay | None:
+        """Wake-ups between processes sharing this database; None on SQLite, where one
+        process owns the file."""
+        if self.dialect != "postgresql":
+            return None
+        return PgRelay(self.url, deliver, on_gap)
 
     def ping(self) -> None:
         with self.transaction(write=False) as tx:
