@@ -9,11 +9,15 @@ import logging
 import threading
 from datetime import datetime, timedelta
 
+from flowport.errors import Unavailable
 from flowport.notify import Signal
 from flowport.services import instances, scheduler, steps, stopping
 from flowport.services.context import Context
 
 log = logging.getLogger("flowport.loops")
+# The longest wait after failures: how late a loop may resume once the database is back (a
+# reconnected relay wakes the loops at once).
+BACKOFF_MAX = 5.0
 
 
 class Loop:
@@ -56,9 +60,13 @@ class Loop:
             try:
                 due = self.step()
                 backoff = self.poll
+            except Unavailable as exc:  # the database is out of reach: wait, try again
+                backoff = min(backoff * 2, BACKOFF_MAX)
+                log.warning("%s: %s; next try in %.1f s", self.name, exc.message, backoff)
+                due = None
             except Exception:  # one failed step must not end the loop
                 log.exception("%s step failed; backing off", self.name)
-                backoff = min(backoff * 2, 30.0)
+                backoff = min(backoff * 2, BACKOFF_MAX)
                 due = None
             delay = backoff
             if due is not None:

@@ -23,8 +23,12 @@ def create_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
     # No pre-ping: it costs a round trip per transaction. A connection the server dropped
     # fails its first use instead; SQLAlchemy then invalidates the pool, the store answers
     # Unavailable (503) for that one request, and the next one reconnects.
+    # A database that does not answer must not hold requests for the OS's TCP timeouts: give
+    # up connecting after 5 s, and notice a silent peer through keepalives.
     return sa.create_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
+        connect_args={"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 10,
+                      "keepalives_interval": 5, "keepalives_count": 2},
     )
 
 
@@ -54,6 +58,26 @@ def _sqlite_engine(url: str) -> sa.Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+# SQLSTATE classes and codes that mean "the server is gone or going", not "this query is
+# wrong": connection exceptions, and the server shutting down or not yet up.
+_OUT_OF_REACH = ("08", "57P01", "57P02", "57P03")
+
+
+def out_of_reach(exc: sa.exc.DBAPIError) -> bool:
+    """Did `exc` happen because the database could not be reached (rather than because of what
+    was asked of it)? Then the request may be tried again later."""
+    if exc.connection_invalidated or isinstance(exc, sa.exc.InterfaceError):
+        return True
+    if not isinstance(exc, sa.exc.OperationalError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is None:
+        # SQLite's operational errors (a locked file, say) are not about reaching it; a
+        # PostgreSQL error without a SQLSTATE comes from the client: the link failed.
+        return type(exc.orig).__module__.startswith("psycopg")
+    return sqlstate.startswith(_OUT_OF_REACH)
 
 
 def is_postgresql(engine: sa.Engine) -> bool:

@@ -18,7 +18,7 @@ from flowport.errors import Unavailable
 from flowport.store import tables as t
 from flowport.store.accounts import AccountQueries
 from flowport.store.base import Duplicate, Savepoint
-from flowport.store.database import WRITE, create_engine
+from flowport.store.database import WRITE, create_engine, out_of_reach
 from flowport.store.drafts import DraftQueries
 from flowport.store.instances import InstanceQueries
 from flowport.store.jobs import JobQueries
@@ -48,9 +48,11 @@ class Store:
                 yield tx
         except sa.exc.IntegrityError as exc:
             raise Duplicate(str(exc.orig)) from exc
-        except sa.exc.OperationalError as exc:
-            if exc.connection_invalidated or "could not connect" in str(exc):
-                raise Unavailable("the database is out of reach") from exc
+        except sa.exc.DBAPIError as exc:
+            if out_of_reach(exc):
+                # Rolled back, or never begun; a lost COMMIT may have landed: a client that
+                # retries a start sends an Idempotency-Key.
+                raise Unavailable("the database is out of reach; try again shortly") from exc
             raise
         for callback in tx.committed:
             callback()
