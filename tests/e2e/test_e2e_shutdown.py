@@ -47,7 +47,7 @@ class SlowService:
         service = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 service.calls += 1
                 service.called.set()
                 time.sleep(STEP_SECONDS)
