@@ -31,7 +31,9 @@ class Scale:
     kill_every: float  # battery 2: seconds between SIGKILLs of a replica
 
 
-SCALE = Scale(1000, 60.0, 60.0, 4.0) if FULL else Scale(40, 12.0, 25.0, 3.0)
+SCALE = Scale(1000, 60.0, 60.0, 4.0) if FULL else Scale(40, 6.0, 25.0, 2.0)
+# Battery 2 kills at least this many times, however slow restarts are.
+MIN_KILLS = 6 if FULL else 2
 # Fast clocks: a step or a lease a killed process held is taken back within seconds.
 FAST = {"FLOWPORT_STEP_LEASE_SECONDS": "5", "FLOWPORT_STEP_POLL_SECONDS": "0.5",
         "FLOWPORT_TIMER_POLL_SECONDS": "0.2"}
@@ -66,18 +68,25 @@ def exactly_once(found: Counter[tuple[str, str]], tags: set[str], steps: tuple[s
 class Launches:
     acknowledged: dict[str, str] = field(default_factory=dict)  # instance id -> tag
     attempts: int = 0
-    refused: int = 0
+    retried: int = 0  # launches that needed another replica (the first was down)
+    refused: int = 0  # launches no replica took
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def error_rate(self) -> float:
         return self.refused / self.attempts if self.attempts else 0.0
 
+    @property
+    def retry_rate(self) -> float:
+        return self.retried / self.attempts if self.attempts else 0.0
+
 
 def launch_load(replicas: list[Server], process: str, launches: Launches,
                 stop: threading.Event, rate: float, threads: int = 4) -> list[threading.Thread]:
     """Threads that start `process` at about `rate` per second in all, each on the next
-    replica in turn; a launch refused or cut off counts as refused (the client would retry)."""
+    replica in turn, as a load balancer would. A launch cut off or refused with a 503 is sent
+    to the next replica with the same Idempotency-Key, so it is never started twice; one no
+    replica takes counts as refused."""
 
     def run(n: int) -> None:
         clients = [Client(r.url, r.token, timeout=10) for r in replicas]
@@ -86,16 +95,23 @@ def launch_load(replicas: list[Server], process: str, launches: Launches,
         next_at = time.monotonic()
         try:
             while not stop.is_set():
-                turn += 1
-                api = clients[turn % len(clients)]
                 tag = uuid.uuid4().hex
                 with launches.lock:
                     launches.attempts += 1
-                try:
-                    started = api.start(process, {"tag": tag})
+                for attempt in range(len(clients)):
+                    turn += 1
+                    try:
+                        started = clients[turn % len(clients)].start(
+                            process, {"tag": tag}, idempotency_key=tag)
+                    except (httpx.TransportError, ApiError) as exc:
+                        if isinstance(exc, ApiError) and exc.status != 503:
+                            raise
+                        continue
                     with launches.lock:
                         launches.acknowledged[started.instance["id"]] = tag
-                except (httpx.TransportError, ApiError):
+                        launches.retried += attempt > 0
+                    break
+                else:
                     with launches.lock:
                         launches.refused += 1
                 next_at += interval
