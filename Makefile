@@ -14,6 +14,7 @@ help:
 	@echo "make run    start Flowport (SQLite, examples deployed)"
 	@echo "make test   run linters and the whole test suite"
 	@echo "make bench  run the benchmarks"
+	@echo "make chaos  run the full fault battery (tests/chaos; a short one runs in make test)"
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools
@@ -47,6 +48,11 @@ test: lint assets
 
 bench: .venv/.synced
 	$(UV) run --frozen python -m bench
+
+# The fault battery at full scale (1,000 instances, a minute of kills); PostgreSQL for the
+# replica and database-loss parts. `make test` runs the same tests at a short scale.
+chaos: .venv/.synced
+	FLOWPORT_CHAOS=full $(UV) run --frozen pytest tests/chaos -s -q $(PYTEST_ARGS)
 
 clean:
 	rm -rf .venv .tools var .pytest_cache .mypy_cache .ruff_cache $(VENDOR)/node_modules

@@ -12,6 +12,7 @@ import pytest
 
 from flowport.client import Client
 from tests.e2e.harness import Server
+from tests.e2e.proxy import Proxy
 
 
 @pytest.fixture
@@ -26,6 +27,16 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     yield make
     for server in made:
         server.kill()
+
+
+@pytest.fixture
+def proxy(database_url: str) -> Iterator[Proxy]:
+    """A TCP proxy in front of the test PostgreSQL, to cut (PostgreSQL only)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("losing the database means losing a server: PostgreSQL's case")
+    proxy = Proxy.before(database_url)
+    yield proxy
+    proxy.close()
 
 
 @pytest.fixture

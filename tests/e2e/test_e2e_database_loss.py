@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,15 +19,6 @@ from tests.e2e.harness import FIXTURES, Server, eventually
 from tests.e2e.proxy import Proxy
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def proxy(database_url: str) -> Iterator[Proxy]:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("losing the database means losing a server: PostgreSQL's case")
-    proxy = Proxy.before(database_url)
-    yield proxy
-    proxy.close()
 
 
 @pytest.fixture
