@@ -13,6 +13,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLOWPORT_", extra="ignore")
 
     database_url: str = f"sqlite:///{Path('var/flowport.db').absolute()}"
+    # Database connections each process keeps (and as many more under bursts); on
+    # PostgreSQL each also holds two for wake-ups (LISTEN/NOTIFY). See docs/deploy.md.
+    database_pool_size: int = Field(default=10, ge=1, le=200)
     host: str = "127.0.0.1"
     port: int = 8080
     bootstrap_admin_token: str | None = None

@@ -58,7 +58,7 @@ class Context:
         """Everything from `settings`; a `sandbox` given here is shared (tests hand one pool to
         many contexts) and is not closed with this context."""
         return cls(
-            store=Store(settings.database_url),
+            store=Store(settings.database_url, pool_size=settings.database_pool_size),
             settings=settings,
             engine=Engine(script_time_limit=settings.script_time_limit,
                           sandbox=sandbox or script_pool(settings)),
