@@ -59,6 +59,7 @@ def test_requests_get_503_while_the_database_is_gone_and_work_again_after(
                 body_out = problem(response)
                 assert body_out["status"] == 503 and body_out["code"] == "unavailable"
                 assert "database" in body_out["detail"]
+                assert response.headers["retry-after"] == "1"
                 assert time.monotonic() - started < 6, "a request hung on the lost database"
             # The API stays refused while it lasts; let the timer fall due meanwhile.
             remaining = (due - datetime.now(UTC)).total_seconds()

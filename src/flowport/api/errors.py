@@ -82,6 +82,8 @@ def install(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         if isinstance(exc, errors.TooManyRequests):
             headers = {"Retry-After": str(exc.retry_after)}
+        elif isinstance(exc, errors.Unavailable):
+            headers = {"Retry-After": "1"}  # the database or the script workers: soon
         return problem(status, exc.message, code=exc.code, field=exc.field, headers=headers)
 
     @app.exception_handler(RequestValidationError)
