@@ -148,6 +148,8 @@ async def claim(body: ClaimIn, request: Request, ctx: Ctx, who: AnyUser) -> dict
     """Claim up to `max_jobs` jobs, waiting up to `timeout` seconds for one to come (a long
     poll). Each comes with a lease and a fencing token for every later report."""
     key = work_key(who.account_id)
+    if ctx.notifier.closing:  # shutting down: claim nothing; the robot asks again elsewhere
+        return {"jobs": [], **timing(ctx)}
 
     async def fetch() -> list[svc.Claimed]:
         # A robot that hung up (it stopped, or crashed) must not be handed work it will
