@@ -284,7 +284,8 @@ def _server_class() -> type:
             self.ctx = ctx
 
         def handle_exit(self, sig: int, frame: Any) -> None:
-            # Not here: the handler may interrupt this thread inside the notifier's lock.
+            # From another thread: the signal may have interrupted this one inside the
+            # notifier's lock.
             threading.Thread(target=self.ctx.notifier.close, daemon=True).start()
             super().handle_exit(sig, frame)
 
