@@ -61,6 +61,10 @@ def test_requests_get_503_while_the_database_is_gone_and_work_again_after(
                 assert "database" in body_out["detail"]
                 assert response.headers["retry-after"] == "1"
                 assert time.monotonic() - started < 6, "a request hung on the lost database"
+            # The console says so in a page of its own.
+            page = http.get("/instances", headers={"Accept": "text/html"})
+            assert page.status_code == 503 and page.headers["content-type"].startswith(
+                "text/html")
             # The API stays refused while it lasts; let the timer fall due meanwhile.
             remaining = (due - datetime.now(UTC)).total_seconds()
             time.sleep(max(0.0, remaining) + 0.5)
