@@ -268,3 +268,16 @@ def test_audit_is_for_admins(app, root):
     assert client.get("/api/v1/audit").status_code == 403
     kinds = {e["kind"] for e in root.get("/api/v1/audit").json()["items"]}
     assert {"admin.bootstrapped", "user.created", "auth.login"} <= kinds
+
+
+def test_an_admin_cannot_take_away_their_own_admin_role(app, root):
+    make_user(root, "ada", ["admin"])
+    ada = login(app, "ada")
+    csrf = {"X-CSRF-Token": ada.cookies["flowport_csrf"]}
+    me = ada.get("/api/v1/auth/me").json()
+    refused = ada.patch(f"/api/v1/users/{me['id']}", json={"roles": ["viewer"]}, headers=csrf)
+    assert refused.status_code == 409 and "own admin role" in refused.json()["detail"]
+    assert ada.get(f"/api/v1/users/{me['id']}").json()["roles"] == ["admin"]
+    other = make_user(root, "bo", ["admin"])  # another admin's role is theirs to lose
+    changed = ada.patch(f"/api/v1/users/{other['id']}", json={"roles": ["viewer"]}, headers=csrf)
+    assert changed.status_code == 200 and changed.json()["roles"] == ["viewer"]

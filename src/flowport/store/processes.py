@@ -122,9 +122,9 @@ class ProcessQueries(Queries):
         descending = order.startswith("-")
         query = _live_processes(account_id)
         if search:
-            pattern = f"%{search.lower()}%"
-            query = query.where(sa.or_(sa.func.lower(c.key).like(pattern),
-                                       sa.func.lower(c.name).like(pattern)))
+            wanted = search.lower()
+            query = query.where(sa.or_(sa.func.lower(c.key).contains(wanted, autoescape=True),
+                                       sa.func.lower(c.name).contains(wanted, autoescape=True)))
         if cursor:
             last_value, last_id = decode_cursor(cursor, 2)
             if column is c.created_at:
