@@ -271,10 +271,9 @@ def test_audit_is_for_admins(app, root):
 
 
 def test_an_admin_cannot_take_away_their_own_admin_role(app, root):
-    make_user(root, "ada", ["admin"])
+    me = make_user(root, "ada", ["admin"])
     ada = login(app, "ada")
     csrf = {"X-CSRF-Token": ada.cookies["flowport_csrf"]}
-    me = ada.get("/api/v1/auth/me").json()
     refused = ada.patch(f"/api/v1/users/{me['id']}", json={"roles": ["viewer"]}, headers=csrf)
     assert refused.status_code == 409 and "own admin role" in refused.json()["detail"]
     assert ada.get(f"/api/v1/users/{me['id']}").json()["roles"] == ["admin"]
