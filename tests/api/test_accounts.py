@@ -280,3 +280,22 @@ def test_an_admin_cannot_take_away_their_own_admin_role(app, root):
     other = make_user(root, "bo", ["admin"])  # another admin's role is theirs to lose
     changed = ada.patch(f"/api/v1/users/{other['id']}", json={"roles": ["viewer"]}, headers=csrf)
     assert changed.status_code == 200 and changed.json()["roles"] == ["viewer"]
+
+
+def test_a_session_ends_when_idle_and_at_its_absolute_lifetime(app, root, ctx, clock):
+    make_user(root, "noa", ["viewer"])
+    idle = login(app, "noa")
+    clock.advance(timedelta(minutes=ctx.settings.session_idle_minutes + 1))
+    assert idle.get("/api/v1/auth/me").status_code == 401
+
+    busy = login(app, "noa")
+    lifetime = timedelta(hours=ctx.settings.session_max_hours)
+    step = timedelta(minutes=ctx.settings.session_idle_minutes - 1)
+    used = timedelta(0)
+    while used + step < lifetime:  # used often enough never to be idle
+        assert busy.get("/api/v1/auth/me").status_code == 200
+        clock.advance(step)
+        used += step
+    clock.advance(lifetime - used)
+    expired = busy.get("/api/v1/auth/me")
+    assert expired.status_code == 401 and "expired" in expired.json()["detail"]
