@@ -280,6 +280,23 @@ class Engine:
         task = self._parked_service(call, workflow, uid)
         return call.result(workflow, (task, f"{describe(task, call.loaded)} failed: {reason}"))
 
+    def throw_service_error(self, spec: str, state: str, uid: str, code: str,
+                            payload: dict[str, Any], *, records: RecordAccess,
+                            now: datetime) -> StepResult | None:
+        """Raise the BPMN error `code` at a parked service task, with `payload` merged into
+        the variables of the error boundary event that catches it, and run on; None when
+        nothing catches it (the caller then fails the task as usual)."""
+        data = _input(payload, "payload")
+        call = self._call(spec, records, now)
+        workflow = call.restore(state)
+        task = self._parked_service(call, workflow, uid)
+        event = BpmnEvent(ErrorEventDefinition(code, code=code), payload=data,
+                          target=task.workflow)
+        workflow.catch(event)
+        if event in workflow.bpmn_events:
+            return None
+        return call.run(workflow)
+
     def advance(self, spec: str, state: str, *, records: RecordAccess,
                 now: datetime) -> StepResult:
         """Fire the timers due at `now` and run on."""
