@@ -175,7 +175,8 @@ def step_out(s: Step) -> dict[str, Any]:
             "element_id": s.element_id, "name": s.name, "namespace": s.namespace,
             "executor": s.executor, "kind": s.kind.value, "status": s.status.value,
             "inputs": s.params, "outputs": s.outputs, "reason": s.reason,
-            "progress": s.progress, "attempts": s.attempts, "next_try_at": when(s.due_at),
+            "progress": s.progress, "detail": s.detail, "attempts": s.attempts,
+            "next_try_at": when(s.due_at),
             "created_at": when(s.created_at), "updated_at": when(s.updated_at),
             "completed_at": when(s.completed_at), "ended_at": when(s.ended_at)}
 
