@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import HOUR
 from flowport.domain.instances import Status
 from flowport.domain.steps import StepStatus
 from flowport.errors import NotFound
@@ -21,7 +22,7 @@ INPUTS = ('<flowport:input name="process">"entry"</flowport:input>'
 
 
 def parent_bpmn(inputs: str = INPUTS, *, boundary: str | None = None,
-                result: str = "") -> bytes:
+                result: str = "", extra: str = "") -> bytes:
     """Start -> Enter (robot) -> Done; with `boundary` an error boundary event on Enter
     (catching that error code, or any with "") leads to Handled -> Failed."""
     catch = ""
@@ -41,7 +42,7 @@ def parent_bpmn(inputs: str = INPUTS, *, boundary: str | None = None,
             '<bpmn:endEvent id="Done" />'
             '<bpmn:sequenceFlow id="f1" sourceRef="S" targetRef="Enter" />'
             '<bpmn:sequenceFlow id="f2" sourceRef="Enter" targetRef="Done" />'
-            f'{catch}</bpmn:process></bpmn:definitions>').encode()
+            f'{catch}{extra}</bpmn:process></bpmn:definitions>').encode()
 
 
 def child_of(ctx, who, parent):
@@ -201,3 +202,54 @@ def test_tenancy(ctx, admin, other):
     drain(ctx)
     their_child = child_of(ctx, other, theirs)
     assert their_child.account_id == other.account_id != child.account_id
+
+
+TIMEOUT = ('<bpmn:boundaryEvent id="Slow" attachedToRef="Enter"><bpmn:timerEventDefinition>'
+           '<bpmn:timeDuration>"PT1H"</bpmn:timeDuration></bpmn:timerEventDefinition>'
+           '</bpmn:boundaryEvent><bpmn:endEvent id="TooSlow" />'
+           '<bpmn:sequenceFlow id="t1" sourceRef="Slow" targetRef="TooSlow" />')
+
+
+def test_an_interrupting_timer_stops_the_child_it_no_longer_waits_for(ctx, admin, clock):
+    parent, child = started(ctx, admin, parent_bpmn(extra=TIMEOUT))
+    bot = enrolled(ctx, admin)
+    claim(ctx, bot)
+    clock.advance(HOUR * 2)
+    assert run.fire_due_timers(ctx) == 1
+    done = fresh(ctx, admin, parent)
+    assert done.status is Status.COMPLETED  # through TooSlow
+    assert fresh(ctx, admin, child).status is Status.STOPPING  # its robot hears it next
+    (step,) = steps_svc.list_steps(ctx, admin, done)
+    assert step.status is StepStatus.CANCELLED and "interrupted" in step.reason
+    # The robot's late report changes nothing for the parent.
+    agents.complete_job(ctx, bot, agents.Complete(child.id, 1, {"n": 1}))
+    drain(ctx)
+    assert fresh(ctx, admin, parent).variables == done.variables
+
+
+def test_a_parent_failing_elsewhere_stops_its_pending_child(ctx, admin):
+    fork = ('<bpmn:parallelGateway id="Fork" /><bpmn:scriptTask id="Boom">'
+            '<bpmn:script>x = 1 / 0</bpmn:script></bpmn:scriptTask>'
+            '<bpmn:sequenceFlow id="g1" sourceRef="Fork" targetRef="Enter" />'
+            '<bpmn:sequenceFlow id="g2" sourceRef="Fork" targetRef="Later" />'
+            '<bpmn:userTask id="Later" />'
+            '<bpmn:sequenceFlow id="g3" sourceRef="Later" targetRef="Boom" />')
+    xml = parent_bpmn(extra=fork).replace(b'sourceRef="S" targetRef="Enter"',
+                                          b'sourceRef="S" targetRef="Fork"')
+    parent, child = started(ctx, admin, xml)
+    (later,) = [e for e in run.list_elements(ctx, admin, parent.id)
+                if e.element_id == "Later"]
+    run.complete_element(ctx, admin, run.CompleteElement(parent.id, later.uid, {}))
+    assert fresh(ctx, admin, parent).status is Status.FAILED
+    assert fresh(ctx, admin, child).status is Status.STOPPED
+    assert statuses(ctx, admin, parent) == {"enter": "cancelled"}
+
+
+def test_a_pinned_version_that_does_not_exist_fails_the_step(ctx, admin):
+    inputs = INPUTS + '<flowport:input name="version">2</flowport:input>'
+    package(ctx, admin, "entry", parameters=[{"name": "invoice", "type": "text"}])
+    ship(ctx, admin, "approve", parent_bpmn(inputs))
+    parent = start(ctx, admin, "approve", {"invoice": "I"})
+    drain(ctx)
+    done = fresh(ctx, admin, parent)
+    assert done.status is Status.FAILED and "has no version 2" in done.error

@@ -246,6 +246,10 @@ class Engine:
         """The version's flowport:rollback and flowport:debug settings."""
         return self._specs.get(spec).options
 
+    def executors(self, spec: str) -> frozenset[str]:
+        """The executors the version's service tasks name."""
+        return frozenset(c.executor for c in self._specs.get(spec).services.values())
+
     def _parked_service(self, call: _Call, workflow: BpmnWorkflow, uid: str) -> Task:
         task = _task(workflow, uid)
         if task.task_spec.bpmn_id not in call.loaded.services or task.state != TaskState.STARTED:

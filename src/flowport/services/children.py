@@ -12,11 +12,13 @@ from typing import Any
 from flowport.domain.accounts import Principal, Role
 from flowport.domain.instances import Instance, Status
 from flowport.domain.processes import ProcessType
+from flowport.domain.steps import StepKind, StepStatus
+from flowport.engine import StepResult
 from flowport.errors import NotFound
 from flowport.executors import ChildRun, RobotTarget, StepFailed
+from flowport.executors.robot import NAME
 from flowport.services import dispatch
 from flowport.services.context import Context
-from flowport.services.instances import version_to_start
 from flowport.store import Tx
 
 
@@ -41,7 +43,11 @@ class TxChildren:
         if process.process_type is not ProcessType.PACKAGE:
             raise StepFailed(f"process {process_key!r} is not a package process; the robot "
                              "executor runs packages on robots")
-        version_id = version_to_start(tx, process, version)
+        number = version if version is not None else process.current_version
+        found = tx.fetch_version(process.id, number) if number is not None else None
+        if found is None:
+            raise StepFailed(f"process {process_key!r} has no version "
+                             f"{number if number is not None else 'to start yet'}")
         who = Principal(parent.account_id, None, f"instance:{parent.id}",
                         frozenset({Role.OPERATOR}))
         options = dispatch.RobotOptions(robot_id=target.robot_id,
@@ -49,9 +55,8 @@ class TxChildren:
                                         tags=target.tags)
         savepoint = tx.savepoint()  # a refused start leaves no half-made child behind
         try:
-            child = dispatch.start_child(self._ctx, tx, who, parent, process,
-                                         tx.fetch_version_by_id(version_id), variables,
-                                         options, self._now)
+            child = dispatch.start_child(self._ctx, tx, who, parent, process, found,
+                                         variables, options, self._now)
         except BaseException:
             savepoint.rollback()
             raise
@@ -80,3 +85,29 @@ class TxChildren:
                                       now=self._now)
         self._tx.on_commit(lambda: dispatch.after_commit(self._ctx, child))
         return _run(child)
+
+
+def stop_abandoned(ctx: Context, tx: Tx, instance: Instance, result: StepResult,
+                   now: datetime) -> None:
+    """After an engine step of a parent whose version has robot tasks: a robot task whose
+    element is no longer waiting (an interrupting boundary event took it away, a terminate end
+    event, the instance failed elsewhere) has its child stopped and its step cancelled, rather
+    than leave a robot working for nobody."""
+    spec = ctx.versions.get(tx, instance.version_id)[1]
+    if spec is None or NAME not in ctx.engine.executors(spec):
+        return
+    live = set() if instance.status.is_final else {
+        e.uid for e in result.elements if e.state == "waiting"}
+    children = TxChildren(ctx, tx, instance, now)
+    for step in tx.list_steps(instance.seq):
+        if step.kind is not StepKind.RUN or step.status is not StepStatus.STARTED or \
+                step.executor != NAME or step.uid in live:
+            continue
+        why = ("its instance failed" if instance.status is Status.FAILED
+               else "its task was interrupted")
+        child_id = (step.detail or {}).get("instance_id")
+        note = why
+        if isinstance(child_id, str):
+            note = f"{why}; child instance {child_id} is {children.stop(child_id, why).status}"
+        tx.update_step(step.seq, now, status=StepStatus.CANCELLED, reason=note, ended_at=now,
+                       due_at=None, lease_until=None)
