@@ -11,6 +11,7 @@ from conftest import HOUR
 from flowport.domain.instances import Status
 from flowport.domain.steps import StepStatus
 from flowport.errors import NotFound
+from flowport.executors import BpmnError
 from flowport.services import agents, robots, stopping
 from flowport.services import instances as run
 from flowport.services import steps as steps_svc
@@ -253,3 +254,22 @@ def test_a_pinned_version_that_does_not_exist_fails_the_step(ctx, admin):
     drain(ctx)
     done = fresh(ctx, admin, parent)
     assert done.status is Status.FAILED and "has no version 2" in done.error
+
+
+def test_any_executor_may_raise_a_bpmn_error(ctx, admin, scripted):
+    xml = parent_bpmn('<flowport:input name="x">1</flowport:input>', boundary="out.of.stock")
+    xml = xml.replace(b'flowport:executor="robot"', b'flowport:executor="test"')
+    ship(ctx, admin, "shop", xml)
+    scripted.when("run", "enter", BpmnError("nothing left", code="out.of.stock",
+                                            data={"sku": "A-1"}))
+    caught = start(ctx, admin, "shop", {"invoice": "I"})
+    drain(ctx)
+    done = fresh(ctx, admin, caught)
+    assert done.status is Status.COMPLETED
+    assert done.variables["error"] == {"code": "out.of.stock", "message": "nothing left",
+                                       "sku": "A-1"}
+    scripted.when("run", "enter", BpmnError("card declined", code="payment"))
+    uncaught = start(ctx, admin, "shop", {"invoice": "J"})
+    drain(ctx)
+    done = fresh(ctx, admin, uncaught)
+    assert done.status is Status.FAILED and "card declined" in done.error
