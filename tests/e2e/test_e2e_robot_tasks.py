@@ -52,6 +52,7 @@ def test_a_robot_task_runs_a_robot_framework_package_and_the_process_goes_on(
     assert step["status"] == "completed" and step["outputs"] == {"entry_number": "ERP-INV-7"}
     child = api.get_instance(step["detail"]["instance_id"])
     assert child["status"] == "completed" and child["process_key"] == "invoice-entry"
+    assert child["parent_id"] == parent_id
     assert child["variables"]["vendor"] == "ACME"
     assert "output.xml" in {a["name"] for a in api.list_artifacts(child["id"])}
     logs = [line["message"] for line in api.iter_logs(child["id"])]

@@ -145,7 +145,7 @@ def instance_out(i: Instance) -> dict[str, Any]:
             "created_at": when(i.created_at), "updated_at": when(i.updated_at),
             "started_at": when(i.started_at), "ended_at": when(i.ended_at),
             "wake_at": when(i.wake_at), "schedule_id": i.schedule_id, "name": i.name,
-            "debug": i.debug, "deleted_at": when(i.deleted_at)}
+            "debug": i.debug, "deleted_at": when(i.deleted_at), "parent_id": i.parent_id}
 
 
 def draft_out(key: str, d: Draft) -> dict[str, Any]:
