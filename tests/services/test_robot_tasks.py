@@ -273,3 +273,19 @@ def test_any_executor_may_raise_a_bpmn_error(ctx, admin, scripted):
     drain(ctx)
     done = fresh(ctx, admin, uncaught)
     assert done.status is Status.FAILED and "card declined" in done.error
+
+
+def test_aborting_the_parent_aborts_a_running_child_through_its_robot(ctx, admin):
+    parent, child = started(ctx, admin)
+    bot = enrolled(ctx, admin)
+    claim(ctx, bot)
+    stopping.abort_instance(ctx, admin, stopping.StopInstance(parent.id, "now"))
+    drain(ctx)
+    assert fresh(ctx, admin, child).status is Status.ABORTING
+    beat = agents.heartbeat(ctx, bot, agents.Heartbeat(jobs=((child.id, 1),)))
+    assert [(c.job_id, c.command) for c in beat.commands] == [(child.id, "abort")]
+    agents.fail_job(ctx, bot, agents.Fail(child.id, 1, "killed", status="aborted"))
+    drain(ctx)
+    assert fresh(ctx, admin, child).status is Status.ABORTED
+    assert fresh(ctx, admin, parent).status is Status.ABORTED
+    assert statuses(ctx, admin, parent) == {"enter": "cancelled"}
