@@ -139,19 +139,28 @@ def test_stopping_the_parent_stops_a_pending_child(ctx, admin, how, parent_ends,
     assert statuses(ctx, admin, parent) == {"enter": "cancelled"}
 
 
-def test_cancelling_the_parent_stops_a_running_child_through_its_robot(ctx, admin):
+@pytest.mark.parametrize(("hard", "asking", "command", "final"), [
+    (False, Status.STOPPING, "stop", Status.STOPPED),
+    (True, Status.ABORTING, "abort", Status.ABORTED),
+])
+def test_cancelling_or_aborting_the_parent_stops_a_running_child_through_its_robot(
+        ctx, admin, hard, asking, command, final):
     parent, child = started(ctx, admin)
     bot = enrolled(ctx, admin)
     claim(ctx, bot)
-    run.cancel_instance(ctx, admin, parent.id, "no")
+    if hard:
+        stopping.abort_instance(ctx, admin, stopping.StopInstance(parent.id, "now"))
+    else:
+        run.cancel_instance(ctx, admin, parent.id, "no")
     drain(ctx)
-    assert fresh(ctx, admin, child).status is Status.STOPPING
+    assert fresh(ctx, admin, child).status is asking
     beat = agents.heartbeat(ctx, bot, agents.Heartbeat(jobs=((child.id, 1),)))
-    assert [(c.job_id, c.command) for c in beat.commands] == [(child.id, "stop")]
-    agents.fail_job(ctx, bot, agents.Fail(child.id, 1, "interrupted", status="stopped"))
+    assert [(c.job_id, c.command) for c in beat.commands] == [(child.id, command)]
+    agents.fail_job(ctx, bot, agents.Fail(child.id, 1, "interrupted", status=final.value))
     drain(ctx)
-    assert fresh(ctx, admin, child).status is Status.STOPPED
-    assert fresh(ctx, admin, parent).status is Status.STOPPED  # and stays so
+    assert fresh(ctx, admin, child).status is final
+    assert fresh(ctx, admin, parent).status is final  # and stays so
+    assert statuses(ctx, admin, parent) == {"enter": "cancelled"}
 
 
 def test_bad_inputs_fail_the_step_and_start_no_child(ctx, admin):
@@ -274,18 +283,3 @@ def test_any_executor_may_raise_a_bpmn_error(ctx, admin, scripted):
     done = fresh(ctx, admin, uncaught)
     assert done.status is Status.FAILED and "card declined" in done.error
 
-
-def test_aborting_the_parent_aborts_a_running_child_through_its_robot(ctx, admin):
-    parent, child = started(ctx, admin)
-    bot = enrolled(ctx, admin)
-    claim(ctx, bot)
-    stopping.abort_instance(ctx, admin, stopping.StopInstance(parent.id, "now"))
-    drain(ctx)
-    assert fresh(ctx, admin, child).status is Status.ABORTING
-    beat = agents.heartbeat(ctx, bot, agents.Heartbeat(jobs=((child.id, 1),)))
-    assert [(c.job_id, c.command) for c in beat.commands] == [(child.id, "abort")]
-    agents.fail_job(ctx, bot, agents.Fail(child.id, 1, "killed", status="aborted"))
-    drain(ctx)
-    assert fresh(ctx, admin, child).status is Status.ABORTED
-    assert fresh(ctx, admin, parent).status is Status.ABORTED
-    assert statuses(ctx, admin, parent) == {"enter": "cancelled"}
