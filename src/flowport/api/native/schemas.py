@@ -145,7 +145,7 @@ def instance_out(i: Instance) -> dict[str, Any]:
             "created_at": when(i.created_at), "updated_at": when(i.updated_at),
             "started_at": when(i.started_at), "ended_at": when(i.ended_at),
             "wake_at": when(i.wake_at), "schedule_id": i.schedule_id, "name": i.name,
-            "debug": i.debug, "deleted_at": when(i.deleted_at)}
+            "debug": i.debug, "deleted_at": when(i.deleted_at), "parent_id": i.parent_id}
 
 
 def draft_out(key: str, d: Draft) -> dict[str, Any]:
@@ -175,7 +175,8 @@ def step_out(s: Step) -> dict[str, Any]:
             "element_id": s.element_id, "name": s.name, "namespace": s.namespace,
             "executor": s.executor, "kind": s.kind.value, "status": s.status.value,
             "inputs": s.params, "outputs": s.outputs, "reason": s.reason,
-            "progress": s.progress, "attempts": s.attempts, "next_try_at": when(s.due_at),
+            "progress": s.progress, "detail": s.detail, "attempts": s.attempts,
+            "next_try_at": when(s.due_at),
             "created_at": when(s.created_at), "updated_at": when(s.updated_at),
             "completed_at": when(s.completed_at), "ended_at": when(s.ended_at)}
 
