@@ -186,10 +186,6 @@ class RobotQueries(Queries):
             _g.account_id == account_id, _g.seq == seq, _g.deleted_at.is_(None))).all()
         return self._groups(rows)[0] if rows else None
 
-    def fetch_group_by_seq(self, seq: int) -> RobotGroup | None:
-        rows = self.conn.execute(sa.select(t.robot_groups).where(_g.seq == seq)).all()
-        return self._groups(rows)[0] if rows else None
-
     def list_groups(self, account_id: int) -> list[RobotGroup]:
         rows = self.conn.execute(sa.select(t.robot_groups).where(
             _g.account_id == account_id, _g.deleted_at.is_(None)).order_by(_g.seq)).all()
