@@ -10,6 +10,7 @@ from fastapi import Query, Request, Response
 
 from flowport.api.auth import Ctx
 from flowport.api.errors import status_of
+from flowport.api.native.schemas import MAX_ID
 from flowport.domain.accounts import Principal
 from flowport.domain.instances import HUMAN_TASK_TYPES, Status
 from flowport.domain.processes import ContentKind, Version
@@ -36,10 +37,11 @@ DONE = {"cancelled": "The instance was cancelled.", "completed": "The element wa
 @router.get("/instances")
 def instances_page(request: Request, ctx: Ctx, who: Reader, process: Short = None,
                    status: Short = None, business_key: Short = None,
+                   schedule: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
                    cursor: Annotated[str | None, Query(max_length=1024)] = None) -> Response:
     query = svc.ListInstances(process_key=process or None, status=status or None,
                               business_key=business_key or None, cursor=cursor or None,
-                              limit=PAGE_SIZE)
+                              limit=PAGE_SIZE, schedule_id=schedule)
     page = svc.list_instances(ctx, who, query)
     return render(request, "instances.html", who, page=page, query=query,
                   statuses=[s.value for s in Status])
