@@ -138,3 +138,47 @@ def test_stop_and_abort_of_a_package_instance_go_through_its_robot(world):
     response = visitor.post(f"/instances/{second.id}/abort")
     assert response.headers["location"] == f"/instances/{second.id}?done=aborting"
     assert world.instance(second.id).status is Status.ABORTING
+
+
+# -- executor steps and cleanup instances ---------------------------------------------------
+
+
+def test_a_failed_instance_shows_its_steps_and_its_rollback_instance(world, scripted):
+    from steps_support import chain_bpmn, drain, fail, ship
+    from steps_support import start as start_bpmn
+
+    ship(world.ctx, world.admin, "chain", chain_bpmn("A", "B",
+                                                     attributes='flowport:rollback="true"'))
+    scripted.when("run", "B", fail("no capacity"))
+    instance = start_bpmn(world.ctx, world.admin, "chain")
+    drain(world.ctx)
+    visitor = world.visitor("viewer")
+    page = visitor.get(f"/instances/{instance.id}").text
+    steps = page.split('id="steps-heading">Executor steps')[1].split("</table>")[0]
+    assert steps.count("<tr id=\"step-") == 2 and "no capacity" in steps
+    assert 'status-rolled_back">rolled_back' in steps  # undone by the rollback
+    rollback_id = page.split("<strong>rollback</strong> instance <a href=\"/instances/")[1][:36]
+    rollback = visitor.get(f"/instances/{rollback_id}").text
+    assert f'the <strong>rollback</strong> instance of <a href="/instances/{instance.id}"' \
+        in rollback
+    hooks = rollback.split('id="steps-heading">Hook calls')[1].split("</table>")[0]
+    assert hooks.count("<td data-label=\"Call\">rollback</td>") == 2
+
+
+def test_a_delete_with_hooks_to_call_shows_its_progress(world, scripted):
+    from steps_support import chain_bpmn, drain, ship
+    from steps_support import start as start_bpmn
+
+    ship(world.ctx, world.admin, "chain", chain_bpmn("A"))
+    instance = start_bpmn(world.ctx, world.admin, "chain")
+    drain(world.ctx)
+    visitor = world.visitor("operator")
+    response = visitor.post(f"/instances/{instance.id}/delete")
+    assert response.headers["location"] == f"/instances/{instance.id}?done=deleting"
+    page = visitor.get(response.headers["location"]).text
+    assert "Delete started" in page and "Delete instance" not in page  # one at a time
+    assert '<strong>delete</strong> instance' in page and 'status-running">running' in page
+    drain(world.ctx)
+    page = visitor.get(f"/instances/{instance.id}").text
+    assert "hidden from lists" in page and 'status-completed">completed' in page
+    assert world.instance(instance.id).deleted_at is not None

@@ -17,7 +17,7 @@ from flowport.domain.accounts import Principal
 from flowport.domain.instances import HUMAN_TASK_TYPES, Instance, Status
 from flowport.domain.processes import ContentKind, Version
 from flowport.errors import FlowportError, NotFound
-from flowport.services import cleanup, jobs, processes, stopping
+from flowport.services import cleanup, jobs, processes, steps, stopping
 from flowport.services import instances as svc
 from flowport.services.context import Context
 from flowport.web.auth import Reader, Starter
@@ -72,6 +72,7 @@ def instance_view(request: Request, ctx: Context, who: Principal, instance_id: s
     counts = Counter(e.element_id for e in elements)
     return render(request, "instance.html", who, status=status, instance=instance,
                   links=cleanup.links(ctx, who, instance),
+                  steps=steps.list_steps(ctx, who, instance),
                   work=jobs.work_view(ctx, who, instance.id, LOG_LINES),
                   elements=elements, events=events, version=version, counts=counts,
                   diagram=version is not None and version.kind is ContentKind.BPMN,
