@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from html import unescape
+
+import pytest
 
 from flowport.services import agents, robots
 from tests.services.test_dispatch import claim, enrolled, package, start
@@ -36,7 +39,7 @@ def test_robots_show_status_heartbeat_job_version_and_tags(world, clock):
     assert "not enrolled" in quiet and "/instances/" not in quiet
     groups = page.split("Robot groups")[1]
     assert "finance" in groups and f'<a href="/robots/{busy_id}">busy-bot</a>' in groups
-    assert 'data-live="5"' in page
+    assert 'data-live="5"' in page and "<title>Robots · Flowport</title>" in page
 
 
 def test_a_robots_own_page_and_going_silent(world, clock):
@@ -46,7 +49,7 @@ def test_a_robots_own_page_and_going_silent(world, clock):
     robots.add_robot(world.ctx, world.admin, group.id, robot.id)
     visitor = world.visitor("viewer")
     page = visitor.get(f"/robots/{robot.id}").text
-    assert "Robot r1" in page and 'status-ready">ready' in page
+    assert "<title>Robot r1 · Flowport</title>" in page and 'status-ready">ready' in page
     assert "night shift" in page and "linux" in page and "m1" in page
     clock.advance(timedelta(seconds=world.ctx.settings.robot_disconnect_seconds + 1))
     page = visitor.get(f"/robots/{robot.id}").text
@@ -85,3 +88,75 @@ def test_robot_pages_need_a_reader(world):
         assert world.visitor("robot").get(path).status_code == 403
         response = world.visitor().get(path)
         assert response.status_code == 303 and response.headers["location"].startswith("/login")
+
+
+# -- creating robots and enrollment tokens (admins) ------------------------------------------
+
+
+def enrollment_token(page: str) -> str:
+    return re.search(r"(fpe_[A-Za-z0-9_\-]+)", page).group(1)
+
+
+def test_an_admin_creates_a_robot_and_its_token_enrolls_it(world):
+    visitor = world.visitor("admin")
+    assert "Create robot" in visitor.get("/robots").text
+    response = visitor.post("/robots", {"name": "scanner", "tags": "sap, win  ocr",
+                                        "slots": "2", "description": "the old PC"})
+    assert response.status_code == 201
+    token = enrollment_token(response.text)
+    assert "shown once" in response.text
+    assert f"flowport robot --server http://testserver --enroll {token}" in response.text
+    robot = robots.list_robots(world.ctx, world.admin, None, 10).items[0]
+    assert (robot.name, robot.tags, robot.slots, robot.description) == (
+        "scanner", ("ocr", "sap", "win"), 2, "the old PC")
+    assert robots.enroll(world.ctx, robots.Enroll(token, "pc-7", "1.0")).robot.id == robot.id
+    assert token not in visitor.get("/robots").text  # shown once
+
+
+def test_a_new_enrollment_token_from_the_robots_page(world):
+    robot = robots.create_robot(world.ctx, world.admin, robots.CreateRobot("r1")).robot
+    visitor = world.visitor("admin")
+    response = visitor.post(f"/robots/{robot.id}/enrollment")
+    assert response.status_code == 200
+    token = enrollment_token(response.text)
+    assert robots.enroll(world.ctx, robots.Enroll(token)).robot.id == robot.id
+
+
+@pytest.mark.parametrize(("data", "status", "message"), [
+    ({"name": ""}, 400, "name must be text of 1 to"),
+    ({"name": "ok", "slots": "many"}, 400, "slots must be a whole number"),
+    ({"name": "ok", "slots": "0"}, 400, "slots"),
+    ({"name": "ok", "tags": "not/a/tag"}, 400, "each tag holds"),
+    ({"name": "taken"}, 409, "exists already"),
+])
+def test_a_bad_new_robot_is_explained_and_not_created(world, data, status, message):
+    robots.create_robot(world.ctx, world.admin, robots.CreateRobot("taken"))
+    response = world.visitor("admin").post("/robots", data)
+    assert response.status_code == status
+    assert message in unescape(response.text) and 'role="alert"' in response.text
+    assert "fpe_" not in response.text
+    assert [r.name for r in robots.list_robots(world.ctx, world.admin, None, 10).items] == [
+        "taken"]
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator", "developer"])
+def test_only_admins_see_and_may_use_robot_actions(world, role):
+    robot = robots.create_robot(world.ctx, world.admin, robots.CreateRobot("r1")).robot
+    visitor = world.visitor(role)
+    assert "Create robot" not in visitor.get("/robots").text
+    assert "New enrollment token" not in visitor.get(f"/robots/{robot.id}").text
+    for path, data in (("/robots", {"name": "sneaky"}), (f"/robots/{robot.id}/enrollment", {})):
+        response = visitor.post(path, data)
+        assert response.status_code == 403 and "fpe_" not in response.text, path
+    assert len(robots.list_robots(world.ctx, world.admin, None, 10).items) == 1
+
+
+def test_robot_actions_need_the_csrf_token_and_the_right_account(world):
+    robot = robots.create_robot(world.ctx, world.admin, robots.CreateRobot("r1")).robot
+    admin = world.visitor("admin")
+    assert admin.post("/robots", {"name": "x"}, csrf=False).status_code == 403
+    assert admin.post(f"/robots/{robot.id}/enrollment", csrf=False).status_code == 403
+    intruder = world.visitor("intruder")
+    response = intruder.post(f"/robots/{robot.id}/enrollment")
+    assert response.status_code == 404 and "fpe_" not in response.text
+    assert len(robots.list_robots(world.ctx, world.admin, None, 10).items) == 1
