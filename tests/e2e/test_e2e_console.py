@@ -237,8 +237,9 @@ def test_a_viewer_sees_no_action_and_the_server_refuses_it(console, chromium,  #
 
 def test_robots_and_schedules_pages_in_a_browser(database_url, server_factory, chromium,  # noqa: F811
                                                  shots, tmp_path):
-    """A real agent at work on the robots page, its job's robot work on the instance page,
-    a schedule disabled and enabled again, both on the dashboard; usable on a phone."""
+    """A robot created on the robots page and enrolled by a real agent, at work there; its
+    job's robot work on the instance page; a schedule disabled and enabled again; both on the
+    dashboard; usable on a phone."""
     from playwright.sync_api import expect
 
     server = server_factory(database_url, token="fpt_e2e_" + secrets.token_urlsafe(24),
@@ -249,18 +250,29 @@ def test_robots_and_schedules_pages_in_a_browser(database_url, server_factory, c
         with server.client() as api:
             api.create_process("sleepy", process_type=1)
             api.deploy_version("sleepy", ROBOT_PACKAGES / "sleepy.py")
-            agent.create(api, tags=["night"])
-            agent.start()
             schedule = api.create_schedule("sleepy", cron="0 3 1 1 *", name="new-year run",
                                            variables={"seconds": 0})
-            eventually(lambda: api.list_robots()[0]["status_name"] == "ready",
-                       what="the agent to connect")
-            job = api.start("sleepy", {"seconds": 4}).instance["id"]
         context = chromium.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         log_in(page, server, "admin")
+        expect(page.locator("#robots-online")).to_have_text("0")
+
+        # An admin creates the robot; the page shows its one-time token and the command line.
+        nav(page, "Robots").click()
+        page.fill("#robot-name", "bot-1")
+        page.fill("#robot-tags", "night")
+        page.get_by_role("button", name="Create robot").click()
+        expect(page.locator("#enrollment")).to_contain_text("shown once")
+        agent.enrollment = page.locator("#enrollment code").first.inner_text()
+        assert agent.enrollment.startswith("fpe_")
+        agent.start()
+        with server.client() as api:
+            eventually(lambda: api.list_robots()[0]["status_name"] == "ready",
+                       what="the agent to connect")
+            job = api.start("sleepy", {"seconds": 4}).instance["id"]
+        nav(page, "Dashboard").click()
         expect(page.locator("#robots-online")).to_have_text("1")
         expect(page.locator("#next-runs")).to_contain_text("new-year run")
 
