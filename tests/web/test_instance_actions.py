@@ -182,3 +182,15 @@ def test_a_delete_with_hooks_to_call_shows_its_progress(world, scripted):
     page = visitor.get(f"/instances/{instance.id}").text
     assert "hidden from lists" in page and 'status-completed">completed' in page
     assert world.instance(instance.id).deleted_at is not None
+
+
+def test_an_instance_of_a_deleted_process_stays_readable_with_its_links(world):
+    from flowport.services import processes
+
+    visitor = world.visitor("operator")
+    visitor.post(f"/instances/{world.waiting_id}/cancel")
+    processes.delete_process(world.ctx, world.admin, "approval")
+    page = visitor.get(f"/instances/{world.waiting_id}")
+    assert page.status_code == 200
+    assert "The process of this instance was deleted." in page.text
+    assert "<strong>cancel</strong> instance" in page.text
