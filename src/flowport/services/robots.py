@@ -9,12 +9,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flowport.domain.accounts import Permission, Principal
+from flowport.domain.instances import Instance
 from flowport.domain.processes import MAX_DESCRIPTION, MAX_NAME
 from flowport.domain.robots import (
     ENROLLMENT_TOKEN_PREFIX,
     ROBOT_TOKEN_PREFIX,
     Robot,
     RobotGroup,
+    RobotStatus,
     check_slots,
     check_tags,
 )
@@ -312,3 +314,49 @@ def remove_robot(ctx: Context, who: Principal, group_id: str, robot_id: str) -> 
             raise NotFound(f"robot {robot_id!r} is not a member of group {group_id!r}")
         tx.update_group(group.seq, ctx.clock.now())
         return _group(tx, who, group_id)
+
+
+# -- robots at work, as the console shows them ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class RobotAtWork:
+    robot: Robot
+    status: RobotStatus
+    jobs: tuple[Instance, ...]  # the package instances it holds now
+
+
+def _at_work(ctx: Context, tx: Tx, who: Principal, robots: list[Robot]) -> list[RobotAtWork]:
+    held: dict[int, list[Instance]] = {r.seq: [] for r in robots}
+    for seq, instance in tx.work_of_robots(who.account_id, list(held)):
+        held[seq].append(instance)
+    now, after = ctx.clock.now(), timedelta(seconds=ctx.settings.robot_disconnect_seconds)
+    return [RobotAtWork(r, r.status(now, after), tuple(held[r.seq])) for r in robots]
+
+
+def robots_at_work(ctx: Context, who: Principal, cursor: str | None,
+                   limit: int) -> tuple[list[RobotAtWork], str | None]:
+    """A page of robots with their derived status and the jobs each holds now."""
+    require(who, Permission.READ)
+    with ctx.store.transaction(write=False) as tx:
+        page = tx.list_robots(who.account_id, cursor, limit)
+        return _at_work(ctx, tx, who, page.items), page.next_cursor
+
+
+def robot_at_work(ctx: Context, who: Principal, robot_id: str) -> RobotAtWork:
+    require(who, Permission.READ)
+    with ctx.store.transaction(write=False) as tx:
+        return _at_work(ctx, tx, who, [_found(tx.fetch_robot(who.account_id, robot_id),
+                                               robot_id)])[0]
+
+
+def count_by_status(ctx: Context, who: Principal) -> dict[RobotStatus, int]:
+    """How many of the account's robots are in each status (robots online: ready + working)."""
+    require(who, Permission.READ)
+    with ctx.store.transaction(write=False) as tx:
+        robots = tx.all_robots(who.account_id)
+    now, after = ctx.clock.now(), timedelta(seconds=ctx.settings.robot_disconnect_seconds)
+    counts = dict.fromkeys(RobotStatus, 0)
+    for robot in robots:
+        counts[robot.status(now, after)] += 1
+    return counts

@@ -248,3 +248,10 @@ def list_runs(ctx: Context, who: Principal, schedule_id: int, cursor: str | None
     with ctx.store.transaction(write=False) as tx:
         return tx.list_schedule_runs(_found(tx, who, schedule_id).id, cursor=cursor,
                                      limit=limit)
+
+
+def next_fires(ctx: Context, who: Principal, limit: int = 5) -> list[Schedule]:
+    """The account's schedules that fire next, soonest first (the dashboard's list)."""
+    require(who, Permission.READ)
+    with ctx.store.transaction(write=False) as tx:
+        return tx.next_fires(who.account_id, limit)

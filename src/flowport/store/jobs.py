@@ -180,6 +180,19 @@ class JobQueries(Queries):
         rows = self.conn.execute(_HELD, {"robot": robot_seq}).all()
         return [(r.instance_id, Status(r.status), _job(r)) for r in rows]
 
+    def work_of_robots(self, account_id: int, robot_seqs: Sequence[int]
+                       ) -> list[tuple[int, Instance]]:
+        """The instances the given robots hold now, as (robot seq, instance), oldest first."""
+        if not robot_seqs:
+            return []
+        rows = self.conn.execute(
+            sa.select(*_INSTANCE_COLUMNS, _j.robot_seq.label("holder"))
+            .select_from(_INSTANCE_FROM.join(t.jobs, _j.instance_seq == _i.seq))
+            .where(_i.account_id == account_id, _j.robot_seq.in_(list(robot_seqs)),
+                   _j.lease_expires_at.is_not(None))
+            .order_by(_i.seq)).all()
+        return [(r.holder, _instance(r)) for r in rows]
+
     def renew_lease(self, robot_seq: int, instance_seq: int, fencing: int,
                     expires_at: datetime, now: datetime) -> bool:
         """Extend a lease the robot still holds under this fencing token."""
