@@ -194,3 +194,14 @@ def test_an_instance_of_a_deleted_process_stays_readable_with_its_links(world):
     assert page.status_code == 200
     assert "The process of this instance was deleted." in page.text
     assert "<strong>cancel</strong> instance" in page.text
+
+
+def test_a_robot_task_and_its_run_link_to_each_other(world):
+    from tests.services.test_robot_tasks import started
+
+    parent, child = started(world.ctx, world.admin)
+    visitor = world.visitor("viewer")
+    page = visitor.get(f"/instances/{parent.id}").text
+    assert f'<a href="/instances/{child.id}">robot run</a>' in page
+    page = visitor.get(f"/instances/{child.id}").text
+    assert f'A robot task of <a href="/instances/{parent.id}">' in page
