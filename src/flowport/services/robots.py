@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flowport.domain.accounts import Permission, Principal
+from flowport.domain.accounts import Permission, Principal, Role
 from flowport.domain.processes import MAX_DESCRIPTION, MAX_NAME
 from flowport.domain.robots import (
     ENROLLMENT_TOKEN_PREFIX,
     ROBOT_TOKEN_PREFIX,
     Robot,
     RobotGroup,
+    check_robot_status,
     check_slots,
     check_tags,
 )
@@ -25,6 +26,7 @@ from flowport.store import Duplicate, Page, Tx
 
 MAX_MACHINE = 255
 MAX_RUNTIME_VERSION = 64
+MAX_ADDRESS = 64
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class UpdateRobot:
     description: str | None = None
     tags: tuple[str, ...] | None = None
     slots: int | None = None
+    status: int | None = None  # the status the robot is said to be in (0-3)
 
 
 @dataclass(frozen=True)
@@ -93,9 +96,16 @@ def robot_of(who: Principal) -> int:
 
 
 def robot_fields(*, machine: Any = None, runtime_version: Any = None, tags: Any = None,
-                 slots: Any = None) -> dict[str, Any]:
+                 slots: Any = None, ip: Any = None, mac: Any = None,
+                 status: Any = None) -> dict[str, Any]:
     """What an agent reports about itself (enrollment, heartbeats), checked; None: unchanged."""
     fields: dict[str, Any] = {}
+    if ip is not None:
+        fields["ip"] = _text(ip, "ip", MAX_ADDRESS)
+    if mac is not None:
+        fields["mac"] = _text(mac, "mac", MAX_ADDRESS)
+    if status is not None:
+        fields["reported_status"] = int(check_robot_status(status))
     if machine is not None:
         fields["machine"] = _text(machine, "machine", MAX_MACHINE)
     if runtime_version is not None:
@@ -181,6 +191,26 @@ def enroll(ctx: Context, cmd: Enroll) -> Enrolled:
     return Enrolled(robot, credential)
 
 
+def own_robot(ctx: Context, who: Principal) -> Robot:
+    """The calling robot itself."""
+    seq = robot_of(who)
+    with ctx.store.transaction(write=False) as tx:
+        robot = tx.fetch_robot_by_seq(who.account_id, seq)
+    if robot is None:
+        raise Unauthenticated("this robot was deleted")
+    return robot
+
+
+def robot_principal(who: Principal, robot: Robot) -> Principal:
+    """An administrator's key speaking for one of the account's robots (Sherpa's robot
+    endpoints take an API key with the robot's GUID): it acts with that robot's rights."""
+    require(who, Permission.ADMIN)
+    if robot.account_id != who.account_id:
+        raise NotFound(f"no robot {robot.id!r}")
+    return Principal(who.account_id, None, f"{who.login} as robot:{robot.name}",
+                     frozenset({Role.ROBOT}), robot_id=robot.seq)
+
+
 def get_robot(ctx: Context, who: Principal, robot_id: str) -> Robot:
     require(who, Permission.READ)
     with ctx.store.transaction(write=False) as tx:
@@ -195,7 +225,7 @@ def list_robots(ctx: Context, who: Principal, cursor: str | None, limit: int) ->
 
 def update_robot(ctx: Context, who: Principal, robot_id: str, cmd: UpdateRobot) -> Robot:
     require(who, Permission.ADMIN)
-    fields = robot_fields(tags=cmd.tags, slots=cmd.slots)
+    fields = robot_fields(tags=cmd.tags, slots=cmd.slots, status=cmd.status)
     if cmd.name is not None:
         fields["name"] = _name(cmd.name)
     if cmd.description is not None:
