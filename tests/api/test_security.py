@@ -90,7 +90,8 @@ def world(ctx, app, admin_token):
               "processInstanceId": instance["id"], "operate": "cancel",
               "taskId": str(step["number"]), "robot_id": robot["id"],
               "group_id": group["id"], "sha256": package["sha256"], "name": "output.xml"}
-    values.update(sherpa_values(client, process, instance, robot, group))
+    values.update(sherpa_values(client, process, instance, robot, group),
+                  schedule_guid=schedule["guid"])
     return client, values
 
 
@@ -165,7 +166,8 @@ def test_another_account_gets_404_on_every_route_with_an_id(app, world, other_to
                    schema="NoSuchSchema", robot_id=str(uuid.uuid4()),
                    group_id=str(uuid.uuid4()), sha256="0" * 64, name="no-such-file.xml",
                    **{f"{kind}_guid": str(uuid.uuid4())
-                      for kind in ("process", "version", "job", "robot", "group", "log")})
+                      for kind in ("process", "version", "job", "robot", "group", "log",
+                                   "schedule")})
     leaks = []
     for route, method, url in probes(app, values):
         names = set(re.findall(r"\{(\w+)\}", route.path))

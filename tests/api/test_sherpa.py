@@ -477,3 +477,102 @@ def test_23_log(app, sherpa, other_sherpa, world):
                           json={"Time": str(int(time.time()) + 60)}).json() == []
     assert sherpa.post("/api/log/list").json() == []
     error(sherpa.request("DELETE", "/api/log/purge"), 422, "missing_field", "Time")
+
+
+# -- triggers (§8, issue 8) ----------------------------------------------------------------
+
+
+def test_25_triggers(ctx, app, sherpa, other_sherpa, world):
+    from flowport.services import scheduler
+
+    process, _, robot, credential = world
+    process_id = int(sherpa.get(f"/api/process/read/{process}").json()["id"])
+    response = sherpa.post("/api/schedule/create", json={
+        "Name": "New Trigger", "Process": process_id, "ProcessingType": 1})
+    assert response.status_code == 200, response.text
+    trigger = response.json()["guid"]
+    read = sherpa.get(f"/api/schedule/read/{trigger}").json()
+    assert read["name"] == "New Trigger" and read["processing_type"] == 1
+    assert read["process_id"] == process_id and read["status"] == 1 and read["crontab"] is None
+    error(sherpa.post("/api/schedule/create", json={"Name": "t", "ProcessId": process_id,
+                                                    "ProcessingType": 2}),
+          422, "missing_field", "CronTab")
+    error(sherpa.post("/api/schedule/create", json={"Name": "t", "ProcessingType": 1}), 422,
+          "missing_field", "ProcessId")
+    error(sherpa.post("/api/schedule/create", json={"Name": "t", "ProcessId": process_id}),
+          422, "missing_field", "ProcessingType")
+    error(sherpa.post("/api/schedule/create", json={
+        "Name": "t", "ProcessId": process_id, "ProcessingType": 2, "CronTab": "61 * * * *"}),
+        422, "invalid_value", "CronTab")
+    error(sherpa.post("/api/schedule/create", json={
+        "Name": "t", "ProcessId": process_id, "ProcessingType": 3}), 422, "invalid_value",
+        "ProcessingType")
+    error(sherpa.post("/api/schedule/create", json={
+        "Name": "t", "ProcessId": 999999, "ProcessingType": 1}), 404, "not_found")
+    error(sherpa.post("/api/schedule/create", json={
+        "Name": "t", "ProcessId": process_id, "ProcessingType": 1, "RobotType": 1}), 422,
+        "invalid_value", "RobotGroupId")
+    error(sherpa.post("/api/schedule/create", json={
+        "Name": "t", "ProcessId": process_id, "ProcessingType": 1, "RobotType": 2,
+        "RobotId": 999999}), 404, "not_found", "RobotId")
+    error(sherpa.post("/api/schedule/create", json={
+        "Name": "t", "ProcessId": process_id, "ProcessingType": 1, "StartAt": "soon"}), 422,
+        "invalid_value", "StartAt")
+    # Another account's process and robot are unknown to it.
+    error(other_sherpa.post("/api/schedule/create", json={
+        "Name": "t", "ProcessId": process_id, "ProcessingType": 1}), 404, "not_found")
+    error(other_sherpa.post("/api/schedule/create", json={
+        "Name": "t", "ProcessGuid": process, "ProcessingType": 1}), 404, "not_found")
+    error(other_sherpa.get(f"/api/schedule/read/{trigger}"), 404, "not_found")
+    error(other_sherpa.put("/api/schedule/update", json={"Guid": trigger, "Status": 0}), 404,
+          "not_found")
+    error(other_sherpa.delete(f"/api/schedule/delete/{trigger}"), 404, "not_found")
+    assert len(sherpa.get("/api/schedule/read").json()) == 1
+    assert other_sherpa.get("/api/schedule/read").json() == []
+
+    # Targeted at the robot (by GUID), the continuous trigger keeps one job for it.
+    assert sherpa.put("/api/schedule/update", json={
+        "Guid": trigger, "RobotType": 2, "RobotGuid": robot}).json() == []
+    read = sherpa.get(f"/api/schedule/read/{trigger}").json()
+    robot_id = read["robot_id"]
+    assert read["robot_type"] == 2 and isinstance(robot_id, int)
+    assert scheduler.fire_due_schedules(ctx) == 1
+    jobs = [j for j in sherpa.get("/api/job/read").json() if j["schedule_id"] == int(read["id"])]
+    assert len(jobs) == 1 and jobs[0]["status"] == 1 and jobs[0]["robot_id"] == robot_id
+    _, other_credential = create_robot(sherpa, "Elsewhere")
+    assert consume(robot_client(app, other_credential))["ConsumeJobErrorCode"] == 102
+    got = consume(robot_client(app, credential))
+    assert json.loads(got["Job"])["GUID"] == jobs[0]["guid"]
+
+    error(sherpa.put("/api/schedule/update", json={"Guid": trigger, "ProcessingType": 2}),
+          422, "missing_field", "CronTab")
+    assert sherpa.put("/api/schedule/update", json={
+        "Guid": trigger, "ProcessingType": 2, "CronTab": "0 9 * * 1", "Status": 0}).json() == []
+    read = sherpa.get(f"/api/schedule/read/{trigger}").json()
+    assert read["processing_type"] == 2 and read["crontab"] == "0 9 * * 1"
+    assert read["status"] == 0
+    error(sherpa.put("/api/schedule/update", json={"Status": 0}), 422, "missing_field", "Guid")
+    error(sherpa.put("/api/schedule/update", json={"Guid": X}), 404, "not_found")
+    assert sherpa.delete(f"/api/schedule/delete/{trigger}").json() == []
+    error(sherpa.get(f"/api/schedule/read/{trigger}"), 404, "not_found")
+    error(sherpa.delete(f"/api/schedule/delete/{trigger}"), 404, "not_found")
+    error(sherpa.get("/api/schedule/read/123"), 400, "malformed_guid")
+
+
+def test_trigger_targets_must_be_the_callers(sherpa, other_sherpa, world):
+    process, _, robot, _ = world
+    group = sherpa.post("/api/robotGroup/create", json={"Name": "G"}).json()["GUID"]
+    group_id = int(sherpa.get(f"/api/robotGroup/read/{group}").json()["id"])
+    theirs = create_process(other_sherpa, "Theirs")
+    for target in ({"RobotType": 1, "RobotGroupId": group_id},
+                   {"RobotType": 1, "RobotGroupGuid": group}, {"RobotGuid": robot}):
+        error(other_sherpa.post("/api/schedule/create", json={
+            "Name": "t", "ProcessGuid": theirs, "ProcessingType": 1, **target}), 404,
+            "not_found")
+    created = sherpa.post("/api/schedule/create", json={
+        "Name": "t", "ProcessGuid": process, "ProcessingType": 1, "RobotType": 1,
+        "RobotGroupId": group_id})
+    assert created.status_code == 200, created.text
+    assert sherpa.get(f"/api/schedule/read/{created.json()['guid']}").json()[
+        "robot_group_id"] == group_id
+    assert other_sherpa.get("/api/schedule/read").json() == []

@@ -217,6 +217,13 @@ def get_robot(ctx: Context, who: Principal, robot_id: str) -> Robot:
         return _found(tx.fetch_robot(who.account_id, robot_id), robot_id)
 
 
+def get_robot_by_seq(ctx: Context, who: Principal, seq: int) -> Robot:
+    """A robot by its number (Sherpa's numeric robot id)."""
+    require(who, Permission.READ)
+    with ctx.store.transaction(write=False) as tx:
+        return _found(tx.fetch_robot_by_seq(who.account_id, seq), str(seq))
+
+
 def list_robots(ctx: Context, who: Principal, cursor: str | None, limit: int) -> Page:
     require(who, Permission.READ)
     with ctx.store.transaction(write=False) as tx:
@@ -293,6 +300,17 @@ def get_group(ctx: Context, who: Principal, group_id: str) -> RobotGroup:
     require(who, Permission.READ)
     with ctx.store.transaction(write=False) as tx:
         return _group(tx, who, group_id)
+
+
+def get_group_by_seq(ctx: Context, who: Principal, seq: int) -> RobotGroup:
+    """A live group by its number (Sherpa's numeric group id)."""
+    require(who, Permission.READ)
+    with ctx.store.transaction(write=False) as tx:
+        any_group = tx.fetch_group_by_seq(seq)  # deleted or not, any account's
+        group = tx.fetch_group(who.account_id, any_group.id) if any_group else None
+    if group is None:
+        raise NotFound(f"no robot group {seq}")
+    return group
 
 
 def update_group(ctx: Context, who: Principal, group_id: str, cmd: SaveGroup) -> RobotGroup:

@@ -17,10 +17,12 @@ from typing import Any
 
 from flowport.domain.accounts import Principal, Role
 from flowport.domain.instances import Instance
+from flowport.domain.processes import Process, ProcessType
 from flowport.domain.schedules import TICK, Misfire, Outcome, Schedule, SkipReason
 from flowport.errors import FlowportError, NotFound
 from flowport.services import instances
 from flowport.services.context import Context
+from flowport.services.dispatch import RobotOptions
 from flowport.store import Tx
 
 # A continuous schedule whose start failed tries again after this long, not on every poll.
@@ -73,7 +75,7 @@ class _Serving:
             version_id = instances.version_to_start(self.tx, process, s.version)
             instance = instances.start_in(
                 self.ctx, self.tx, _actor(s), process, version_id, dict(s.variables), self.now,
-                schedule_id=s.id, origin=origin)
+                schedule_id=s.id, origin=origin, robot=self._robot_options(process))
         except FlowportError as exc:
             savepoint.rollback()
             self.record(fire_time, Outcome.FAILED, exc.code, error=exc.message, **detail)
@@ -97,6 +99,30 @@ class _Serving:
         if s.robot_group_id is not None:
             out["robot_group_id"] = s.robot_group_id
         return out
+
+    def _robot_options(self, process: Process) -> RobotOptions | None:
+        """How a package instance it starts is dispatched: its deadlines and target robot or
+        group (a BPMN instance takes none)."""
+        s = self.schedule
+        if process.process_type is not ProcessType.PACKAGE:
+            return None
+        refs = self.tx.robot_refs([s.robot_id]) if s.robot_id is not None else {}
+        groups = self.tx.group_refs([s.robot_group_id]) if s.robot_group_id is not None \
+            else {}
+        # A target that names nothing fails the start rather than letting any robot run it.
+        if s.robot_id is not None and s.robot_id not in refs:
+            raise NotFound(f"the schedule targets robot {s.robot_id}, which does not exist")
+        if s.robot_group_id is not None and s.robot_group_id not in groups:
+            raise NotFound(f"the schedule targets robot group {s.robot_group_id}, which does "
+                           f"not exist")
+        return RobotOptions(
+            stop_after=self.now + timedelta(seconds=s.stop_after)
+            if s.stop_after is not None else None,
+            abort_after=self.now + timedelta(seconds=s.abort_after)
+            if s.abort_after is not None else None,
+            robot_id=refs[s.robot_id][0] if s.robot_id in refs else None,
+            robot_group_id=groups[s.robot_group_id][0] if s.robot_group_id in groups
+            else None)
 
     def advance(self, next_fire_at: datetime | None, covered_until: datetime) -> None:
         s = self.schedule
