@@ -183,7 +183,7 @@ def test_wrong_method_and_unknown_endpoint(sherpa):
     error(sherpa.post("/api/job/read"), 405, "method_not_allowed")
 
 
-def test_11_12_versions(sherpa, other_sherpa):
+def test_11_12_versions(sherpa, other_sherpa, api):
     process = create_process(sherpa)
     version = create_version(sherpa, process)
     read = sherpa.get(f"/api/processVersion/read/{version}").json()
@@ -210,6 +210,14 @@ def test_11_12_versions(sherpa, other_sherpa):
     error(sherpa.get(f"/api/processVersion/read/{version}"), 404, "not_found")
     assert sherpa.get(f"/api/process/read/{process}").json()["process_version_guid"] is None
     error(sherpa.post("/api/job/create", json={"Guid": version}), 404, "not_found")
+    error(sherpa.post("/api/job/create", json={"Guid": process}), 422, "no_process_version")
+    natively = api.post(f"/api/v1/processes/{read['process_id']}/instances",
+                        json={"version": 1})
+    assert natively.status_code == 404 and "no version 1" in natively.json()["detail"]
+    # The same file again brings the version back, current once more.
+    assert create_version(sherpa, process, name="again") == version
+    assert sherpa.get(f"/api/processVersion/read/{version}").json()["name"] == "again"
+    assert sherpa.get(f"/api/process/read/{process}").json()["process_version_guid"] == version
 
 
 def test_13_14_robot(sherpa, other_sherpa):
@@ -576,3 +584,57 @@ def test_trigger_targets_must_be_the_callers(sherpa, other_sherpa, world):
     assert sherpa.get(f"/api/schedule/read/{created.json()['guid']}").json()[
         "robot_group_id"] == group_id
     assert other_sherpa.get("/api/schedule/read").json() == []
+
+
+ODD_VALUES = (None, True, 1.5, -1, 10**30, "", " ", "x" * 70000, "\x00", [], [1], {}, {"a": 1},
+              X, X.upper(), "not-a-guid", "1", "2030-01-01 00:00:00")
+FIELDS = ("Guid", "GUID", "Name", "Description", "Status", "ProcessType", "MinVersionToRun",
+          "ProcessGuid", "RobotGuid", "RobotGUID", "RobotGroupGuid", "JobGUID", "StopAfter",
+          "AbortAfter", "Parameters", "Level", "Message", "Limit", "Offset", "Time",
+          "ProcessingType", "CronTab", "RobotType", "RobotId", "RobotGroupId", "ProcessId",
+          "Process", "StartAt", "EndAt", "MaxRuns", "MaxRunningRobots", "CheckMissedTrigger",
+          "Machine", "IP", "MAC", "JobType", "JobName", "ProcessVersionGUID")
+
+
+def sherpa_routes(app) -> list[tuple[str, str]]:
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    routes = [(method, r.path) for r in iter_route_contexts(app.routes)
+              if isinstance(r.original_route, APIRoute) and "sherpa" in r.original_route.tags
+              and not r.path.endswith("/") for method in r.original_route.methods]
+    assert len(routes) > 30, "the route walk lost its way"
+    return routes
+
+
+def test_no_odd_input_makes_a_500_or_changes_another_account(app, sherpa, other_sherpa, world):
+    """Every Sherpa route, every field, odd values of every type, as JSON and as a form:
+    never a 5xx; and the other account's objects stay as they were."""
+    process, version, robot, _ = world
+    before = [other_sherpa.get(p).json() for p in ("/api/process/read", "/api/robot/read")]
+    theirs = create_process(other_sherpa, "Theirs")
+    failures = []
+    for method, path in sherpa_routes(app):
+        url = re.sub(r"\{\w+\}", theirs, path)
+        # Each field with odd values in turn (a rotating pick keeps the count sane), and each
+        # odd value in every field at once.
+        bodies = [{field: ODD_VALUES[(i + k) % len(ODD_VALUES)], "Name": "n", "Guid": version}
+                  for i, field in enumerate(FIELDS) for k in (0, 9)]
+        bodies += [dict.fromkeys(FIELDS, value) for value in ODD_VALUES]
+        for body in bodies:
+            response = sherpa.request(method, url, json=body)
+            if response.status_code >= 500:
+                failures.append((method, url, body, response.status_code))
+        form = sherpa.request(method, url, data={**dict.fromkeys(FIELDS, "x" * 300),
+                                                 "RobotGUID": robot})
+        if form.status_code >= 500:
+            failures.append((method, url, "form", form.status_code))
+        for raw in (b"[]", b'"x"', b"{bad", b"\xff\xfe", b"null"):
+            response = sherpa.request(method, url, content=raw,
+                                      headers={"Content-Type": "application/json"})
+            if response.status_code >= 500:
+                failures.append((method, url, raw, response.status_code))
+    assert failures == []
+    assert other_sherpa.get(f"/api/process/read/{theirs}").json()["name"] == "Theirs"
+    after = [other_sherpa.get(p).json() for p in ("/api/process/read", "/api/robot/read")]
+    assert [len(a) for a in after] == [len(before[0]) + 1, len(before[1])]
+    assert process

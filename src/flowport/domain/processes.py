@@ -131,6 +131,7 @@ class Version:
     label: str = ""  # a name of its own (Sherpa's version Name); "" when none was given
     description: str = ""
     updated_at: datetime | None = None
+    deleted_at: datetime | None = None
 
 
 class DraftKind(StrEnum):

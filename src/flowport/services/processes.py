@@ -323,6 +323,14 @@ def deploy_version(ctx: Context, who: Principal, key: str, cmd: DeployVersion, *
     with ctx.store.transaction() as tx:
         process = live_process(tx, who, key, lock=True)
         existing = tx.fetch_version_by_hash(process.id, sha256)
+        if existing is not None and existing.deleted_at is not None:
+            # The same content again: the deleted version comes back and becomes current,
+            # as a new version would.
+            tx.update_version(existing.id, deleted_at=None, label=label or existing.label,
+                              description=description or existing.description)
+            tx.update_process(process.id, now, current_version=existing.number)
+            revived = tx.fetch_version_by_id(existing.id)
+            return Deployed(live_process(tx, who, key), revived, created=True)
         if existing is not None:
             return Deployed(process, existing, created=False)
         number = tx.last_version_number(process.id) + 1

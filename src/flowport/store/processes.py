@@ -57,7 +57,8 @@ def _startable(by: sa.ColumnElement[bool]) -> sa.Select[Any]:
                               t.processes.c.current_version)
     return (sa.select(*_PROCESS_COLUMNS, v.id.label("version_id"))
             .select_from(_PROCESS_FROM.outerjoin(
-                t.process_versions, (v.process_id == t.processes.c.id) & (v.number == number)))
+                t.process_versions, (v.process_id == t.processes.c.id) & (v.number == number)
+                & v.deleted_at.is_(None)))
             .where(t.processes.c.account_id == sa.bindparam("account_id"), by,
                    t.processes.c.deleted_at.is_(None)))
 
@@ -75,7 +76,7 @@ def _version(row: Any) -> Version:
         parameters=parse_parameters(m["parameters"]), outputs=parse_outputs(m["outputs"]),
         created_at=m["created_at"], entry_point=m["entry_point"],
         bpmn_process_id=m["bpmn_process_id"], size=m["size"], guid=m["guid"],
-        label=m["label"], description=m["description"],
+        label=m["label"], description=m["description"], deleted_at=m["deleted_at"],
     )
 
 
