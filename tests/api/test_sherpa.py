@@ -638,3 +638,72 @@ def test_no_odd_input_makes_a_500_or_changes_another_account(app, sherpa, other_
     after = [other_sherpa.get(p).json() for p in ("/api/process/read", "/api/robot/read")]
     assert [len(a) for a in after] == [len(before[0]) + 1, len(before[1])]
     assert process
+
+
+def test_guids_in_bodies_of_another_account_are_404_and_change_nothing(sherpa, other_sherpa,
+                                                                       world):
+    process, version, robot, _ = world
+    job = sherpa.post("/api/job/create", json={"Guid": version}).json()["guid"]
+    group = sherpa.post("/api/robotGroup/create", json={"Name": "G"}).json()["GUID"]
+    reads = [f"/api/process/read/{process}", f"/api/processVersion/read/{version}",
+             f"/api/job/read/{job}", f"/api/robot/read/{robot}",
+             f"/api/robotGroup/read/{group}"]
+    before = [sherpa.get(url).json() for url in reads]
+    their_robot = other_sherpa.post("/api/robot/create", json={"Name": "theirs"}).json()["GUID"]
+    their_group = other_sherpa.post("/api/robotGroup/create", json={"Name": "theirs"}
+                                    ).json()["GUID"]
+    calls = [
+        ("PUT", "/api/process/update", {"Guid": process, "Name": "x"}),
+        ("POST", "/api/processVersion/update", {"Guid": version, "Name": "x"}),
+        ("POST", "/api/job/create", {"Guid": version}),
+        ("POST", "/api/job/create", {"Guid": process}),
+        ("PUT", "/api/job/update", {"Guid": job, "Status": 2}),
+        ("PUT", "/api/robot/update", {"GUID": robot, "Name": "x"}),
+        ("PUT", "/api/robot/setStatus", {"GUID": robot, "Status": 3}),
+        ("PUT", "/api/robotGroup/update", {"GUID": group, "Name": "x"}),
+        ("PUT", "/api/robotGroup/addRobot", {"RobotGroupGuid": group, "RobotGuid": their_robot}),
+        ("PUT", "/api/robotGroup/addRobot", {"RobotGroupGuid": their_group, "RobotGuid": robot}),
+        ("DELETE", "/api/robotGroup/removeRobot", {"RobotGroupGuid": group, "RobotGuid": robot}),
+        ("POST", "/api/log/create", {"RobotGUID": robot, "Message": "m"}),
+        ("POST", "/api/log/create", {"JobGUID": job, "Message": "m"}),
+        ("POST", "/api/log/create", {"ProcessVersionGUID": version, "Message": "m"}),
+        ("POST", "/api/log/list", {"JobGUID": job}),
+        ("POST", "/api/processVersion/create", {"Name": "v", "ProcessGuid": process}),
+    ]
+    for method, url, body in calls:
+        if url == "/api/processVersion/create":
+            response = other_sherpa.post(url, data=body, files={"ProcessFile": ("a.py", b"1")})
+        else:
+            response = other_sherpa.request(method, url, json=body)
+        error(response, 404, "not_found")
+    beat = heartbeat(other_sherpa, robot)
+    assert beat["HeartbeatErrorCode"] == 101
+    assert consume(other_sherpa, robot)["ConsumeJobErrorCode"] == 101
+    assert [sherpa.get(url).json() for url in reads] == before
+    assert sherpa.post("/api/log/list").json() == []
+
+
+def test_stop_after_and_abort_after_move_a_running_job(ctx, clock, app, sherpa, world):
+    from datetime import timedelta
+
+    from flowport.services import stopping
+
+    _, version, _, credential = world
+    bot = robot_client(app, credential)
+    soon = (clock.now() + timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S")
+    later = (clock.now() + timedelta(minutes=2)).strftime("%Y-%m-%d %H:%M:%S")
+    job = sherpa.post("/api/job/create", json={"Guid": version, "StopAfter": soon,
+                                               "AbortAfter": later}).json()["guid"]
+    assert json.loads(consume(bot)["Job"])["GUID"] == job
+    assert bot.put("/api/job/update", data={"guid": job, "status": "8"}).json() == []
+    assert sherpa.get(f"/api/job/read/{job}").json()["abort_after"] == later
+    clock.advance(timedelta(seconds=61))
+    heartbeat(bot, JobGUID=job)  # keeps the lease
+    stopping.run_due_jobs(ctx)
+    assert sherpa.get(f"/api/job/read/{job}").json()["status"] == 6
+    assert heartbeat(bot, JobGUID=job)["HeartbeatErrorCode"] == 20
+    clock.advance(timedelta(seconds=60))
+    heartbeat(bot, JobGUID=job)
+    stopping.run_due_jobs(ctx)
+    assert sherpa.get(f"/api/job/read/{job}").json()["status"] == 2
+    assert heartbeat(bot, JobGUID=job)["HeartbeatErrorCode"] == 10
