@@ -707,3 +707,26 @@ def test_stop_after_and_abort_after_move_a_running_job(ctx, clock, app, sherpa, 
     stopping.run_due_jobs(ctx)
     assert sherpa.get(f"/api/job/read/{job}").json()["status"] == 2
     assert heartbeat(bot, JobGUID=job)["HeartbeatErrorCode"] == 10
+
+
+def test_version_labels_and_deletion_natively(sherpa, api):
+    """What Sherpa needed from versions is native too: guid, label, description, delete."""
+    process = create_process(sherpa, "Native")
+    guid = create_version(sherpa, process, name="first")
+    key = sherpa.get(f"/api/process/read/{process}").json()["id"]
+    native = api.get(f"/api/v1/processes/{key}/versions/1").json()
+    assert native["guid"] == guid and native["label"] == "first"
+    patched = api.patch(f"/api/v1/processes/{key}/versions/1",
+                        json={"label": "renamed", "description": "d"})
+    assert patched.status_code == 200 and patched.json()["label"] == "renamed"
+    assert sherpa.get(f"/api/processVersion/read/{guid}").json()["name"] == "renamed"
+    assert api.patch(f"/api/v1/processes/{key}/versions/1",
+                     json={"label": "x" * 256}).status_code == 422
+    assert api.patch(f"/api/v1/processes/{key}/versions/9", json={}).status_code == 404
+    assert api.delete(f"/api/v1/processes/{key}/versions/1").status_code == 204
+    assert api.get(f"/api/v1/processes/{key}/versions/1").json()["deleted_at"]
+    assert api.delete(f"/api/v1/processes/{key}/versions/1").status_code == 404
+    error(sherpa.get(f"/api/processVersion/read/{guid}"), 404, "not_found")
+    robot, _ = create_robot(sherpa)
+    assert sherpa.put("/api/robot/setStatus", json={"GUID": robot, "Status": 3}).json() == []
+    assert api.get(f"/api/v1/robots/{robot}").json()["reported_status"] == 3
