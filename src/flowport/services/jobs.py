@@ -9,10 +9,11 @@ from datetime import timedelta
 from flowport.domain.accounts import Permission, Principal
 from flowport.domain.instances import Instance, Status
 from flowport.domain.robots import Job, Queue, Reason, pending_reasons
-from flowport.errors import NotFound
+from flowport.errors import Forbidden, NotFound
 from flowport.services.agents import check_artifact_name
 from flowport.services.auth import require
 from flowport.services.context import Context
+from flowport.services.robots import robot_of
 from flowport.store import Artifact, Page, Tx
 
 
@@ -31,8 +32,10 @@ class JobView:
     target_group: Ref | None
 
 
-def _job(tx: Tx, who: Principal, instance_id: str) -> tuple[Instance, Job]:
-    require(who, Permission.READ)
+def _job(tx: Tx, who: Principal, instance_id: str, *, own: bool = False
+         ) -> tuple[Instance, Job]:
+    if not own:
+        require(who, Permission.READ)
     instance = tx.fetch_instance(who.account_id, instance_id)
     job = tx.fetch_job(instance.seq) if instance is not None else None
     if instance is None or job is None:
@@ -52,9 +55,14 @@ def _view(tx: Tx, instance: Instance, job: Job) -> JobView:
                    ref(job.target_group, groups))
 
 
-def get_job(ctx: Context, who: Principal, instance_id: str) -> JobView:
+def get_job(ctx: Context, who: Principal, instance_id: str, *, own: bool = False) -> JobView:
+    """`own`: a robot reads a job it holds, held, or that targets it (after the lookup, so
+    another account's job is a 404 to it too)."""
     with ctx.store.transaction(write=False) as tx:
-        return _view(tx, *_job(tx, who, instance_id))
+        instance, job = _job(tx, who, instance_id, own=own)
+        if own and robot_of(who) not in (job.robot, job.target_robot):
+            raise Forbidden("a robot reads its own jobs only")
+        return _view(tx, instance, job)
 
 
 def _reasons(ctx: Context, tx: Tx, who: Principal, instance: Instance,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flowport.domain.accounts import Permission, Principal
+from flowport.domain.accounts import Permission, Principal, Role
 from flowport.domain.instances import Instance
 from flowport.domain.processes import MAX_DESCRIPTION, MAX_NAME
 from flowport.domain.robots import (
@@ -17,6 +17,7 @@ from flowport.domain.robots import (
     Robot,
     RobotGroup,
     RobotStatus,
+    check_robot_status,
     check_slots,
     check_tags,
 )
@@ -27,6 +28,7 @@ from flowport.store import Duplicate, Page, Tx
 
 MAX_MACHINE = 255
 MAX_RUNTIME_VERSION = 64
+MAX_ADDRESS = 64
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class UpdateRobot:
     description: str | None = None
     tags: tuple[str, ...] | None = None
     slots: int | None = None
+    status: int | None = None  # the status the robot is said to be in (0-3)
 
 
 @dataclass(frozen=True)
@@ -95,9 +98,16 @@ def robot_of(who: Principal) -> int:
 
 
 def robot_fields(*, machine: Any = None, runtime_version: Any = None, tags: Any = None,
-                 slots: Any = None) -> dict[str, Any]:
+                 slots: Any = None, ip: Any = None, mac: Any = None,
+                 status: Any = None) -> dict[str, Any]:
     """What an agent reports about itself (enrollment, heartbeats), checked; None: unchanged."""
     fields: dict[str, Any] = {}
+    if ip is not None:
+        fields["ip"] = _text(ip, "ip", MAX_ADDRESS)
+    if mac is not None:
+        fields["mac"] = _text(mac, "mac", MAX_ADDRESS)
+    if status is not None:
+        fields["reported_status"] = int(check_robot_status(status))
     if machine is not None:
         fields["machine"] = _text(machine, "machine", MAX_MACHINE)
     if runtime_version is not None:
@@ -183,10 +193,37 @@ def enroll(ctx: Context, cmd: Enroll) -> Enrolled:
     return Enrolled(robot, credential)
 
 
+def own_robot(ctx: Context, who: Principal) -> Robot:
+    """The calling robot itself."""
+    seq = robot_of(who)
+    with ctx.store.transaction(write=False) as tx:
+        robot = tx.fetch_robot_by_seq(who.account_id, seq)
+    if robot is None:
+        raise Unauthenticated("this robot was deleted")
+    return robot
+
+
+def robot_principal(who: Principal, robot: Robot) -> Principal:
+    """An administrator's key speaking for one of the account's robots (Sherpa's robot
+    endpoints take an API key with the robot's GUID): it acts with that robot's rights."""
+    require(who, Permission.ADMIN)
+    if robot.account_id != who.account_id:
+        raise NotFound(f"no robot {robot.id!r}")
+    return Principal(who.account_id, None, f"{who.login} as robot:{robot.name}",
+                     frozenset({Role.ROBOT}), robot_id=robot.seq)
+
+
 def get_robot(ctx: Context, who: Principal, robot_id: str) -> Robot:
     require(who, Permission.READ)
     with ctx.store.transaction(write=False) as tx:
         return _found(tx.fetch_robot(who.account_id, robot_id), robot_id)
+
+
+def get_robot_by_seq(ctx: Context, who: Principal, seq: int) -> Robot:
+    """A robot by its number (Sherpa's numeric robot id)."""
+    require(who, Permission.READ)
+    with ctx.store.transaction(write=False) as tx:
+        return _found(tx.fetch_robot_by_seq(who.account_id, seq), str(seq))
 
 
 def list_robots(ctx: Context, who: Principal, cursor: str | None, limit: int) -> Page:
@@ -197,7 +234,7 @@ def list_robots(ctx: Context, who: Principal, cursor: str | None, limit: int) ->
 
 def update_robot(ctx: Context, who: Principal, robot_id: str, cmd: UpdateRobot) -> Robot:
     require(who, Permission.ADMIN)
-    fields = robot_fields(tags=cmd.tags, slots=cmd.slots)
+    fields = robot_fields(tags=cmd.tags, slots=cmd.slots, status=cmd.status)
     if cmd.name is not None:
         fields["name"] = _name(cmd.name)
     if cmd.description is not None:
@@ -265,6 +302,16 @@ def get_group(ctx: Context, who: Principal, group_id: str) -> RobotGroup:
     require(who, Permission.READ)
     with ctx.store.transaction(write=False) as tx:
         return _group(tx, who, group_id)
+
+
+def get_group_by_seq(ctx: Context, who: Principal, seq: int) -> RobotGroup:
+    """A live group by its number (Sherpa's numeric group id)."""
+    require(who, Permission.READ)
+    with ctx.store.transaction(write=False) as tx:
+        group = tx.fetch_group_by_number(who.account_id, seq)
+    if group is None:
+        raise NotFound(f"no robot group {seq}")
+    return group
 
 
 def update_group(ctx: Context, who: Principal, group_id: str, cmd: SaveGroup) -> RobotGroup:

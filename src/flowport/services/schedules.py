@@ -190,6 +190,15 @@ def create_schedule(ctx: Context, who: Principal, cmd: CreateSchedule) -> Schedu
     return schedule
 
 
+def get_schedule_by_guid(ctx: Context, who: Principal, guid: str) -> Schedule:
+    require(who, Permission.READ)
+    with ctx.store.transaction(write=False) as tx:
+        schedule = tx.fetch_schedule_by_guid(who.account_id, guid)
+    if schedule is None:
+        raise NotFound(f"no schedule {guid!r}")
+    return schedule
+
+
 def get_schedule(ctx: Context, who: Principal, schedule_id: int) -> Schedule:
     require(who, Permission.READ)
     with ctx.store.transaction(write=False) as tx:

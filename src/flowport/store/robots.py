@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from flowport.domain.accounts import Principal, Role
-from flowport.domain.robots import Robot, RobotGroup
+from flowport.domain.robots import Robot, RobotGroup, RobotStatus
 from flowport.store import tables as t
 from flowport.store.base import Page, Queries, decode_seq_cursor, encode_cursor
 
@@ -52,7 +52,9 @@ class RobotQueries(Queries):
             runtime_version=r.runtime_version, slots=r.slots,
             last_heartbeat_at=r.last_heartbeat_at, enrolled=r.enrolled,
             created_at=r.created_at, updated_at=r.updated_at, busy=r.busy,
-            groups=tuple(sorted(groups[r.seq])),
+            groups=tuple(sorted(groups[r.seq])), ip=r.ip, mac=r.mac,
+            reported_status=None if r.reported_status is None
+            else RobotStatus(r.reported_status),
         ) for r in rows]
 
     def insert_robot(self, account_id: int, robot_id: str, name: str, description: str,

@@ -26,6 +26,7 @@ from flowport.store.jobs import JobQueries
 from flowport.store.overview import OverviewQueries
 from flowport.store.processes import ProcessQueries
 from flowport.store.records import RecordQueries
+from flowport.store.robot_logs import RobotLogQueries
 from flowport.store.robots import RobotQueries
 from flowport.store.schedules import ScheduleQueries
 from flowport.store.steps import StepQueries
@@ -91,7 +92,8 @@ class WriterGate:
 
 
 class Tx(AccountQueries, ProcessQueries, InstanceQueries, RecordQueries, ScheduleQueries,
-         DraftQueries, StepQueries, OverviewQueries, RobotQueries, JobQueries):
+         DraftQueries, StepQueries, OverviewQueries, RobotQueries, JobQueries,
+         RobotLogQueries):
     """One open transaction."""
 
     def __init__(self, conn: sa.Connection) -> None:

@@ -51,7 +51,9 @@ def robot_out(r: Robot, ctx: Context) -> dict[str, Any]:
             "tags": list(r.tags), "runtime_version": r.runtime_version, "slots": r.slots,
             "busy_slots": r.busy, "status": int(status), "status_name": status.name.lower(),
             "enrolled": r.enrolled, "last_heartbeat_at": when(r.last_heartbeat_at),
-            "created_at": when(r.created_at), "updated_at": when(r.updated_at)}
+            "created_at": when(r.created_at), "updated_at": when(r.updated_at),
+            "ip": r.ip, "mac": r.mac,
+            "reported_status": None if r.reported_status is None else int(r.reported_status)}
 
 
 def enrollment_out(created: svc.NewEnrollment, ctx: Context) -> dict[str, Any]:

@@ -46,6 +46,11 @@ class ProcessIn(Body):
     retry_backoff: int = Field(default=60, ge=0, le=86_400)
 
 
+class VersionPatch(Body):
+    label: str | None = Field(default=None, max_length=255)
+    description: str | None = Field(default=None, max_length=4000)
+
+
 class ProcessPatch(Body):
     name: str | None = Field(default=None, max_length=255)
     description: str | None = Field(default=None, max_length=4000)
@@ -135,7 +140,9 @@ def version_out(key: str, v: Version) -> dict[str, Any]:
             "file_name": v.file_name, "kind": v.kind.value, "size": v.size,
             "bpmn_process_id": v.bpmn_process_id, "entry_point": v.entry_point,
             "parameters": [p.to_dict() for p in v.parameters],
-            "outputs": [o.to_dict() for o in v.outputs], "created_at": when(v.created_at)}
+            "outputs": [o.to_dict() for o in v.outputs], "created_at": when(v.created_at),
+            "guid": v.guid, "label": v.label, "description": v.description,
+            "deleted_at": when(v.deleted_at)}
 
 
 def instance_out(i: Instance) -> dict[str, Any]:
