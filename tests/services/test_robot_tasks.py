@@ -6,8 +6,10 @@ and stops it when the parent is stopped, aborted or cancelled."""
 from __future__ import annotations
 
 import pytest
+from tests.conftest import HOUR
+from tests.services.test_dispatch import claim, enrolled, package
+from tests.steps_support import HEADER, drain, fresh, ship, start, statuses
 
-from conftest import HOUR
 from flowport.domain.instances import Status
 from flowport.domain.steps import StepStatus
 from flowport.errors import NotFound
@@ -15,8 +17,6 @@ from flowport.executors import BpmnError
 from flowport.services import agents, robots, stopping
 from flowport.services import instances as run
 from flowport.services import steps as steps_svc
-from services.test_dispatch import claim, enrolled, package
-from steps_support import HEADER, drain, fresh, ship, start, statuses
 
 INPUTS = ('<flowport:input name="process">"entry"</flowport:input>'
           '<flowport:input name="variables">{"invoice": invoice}</flowport:input>')

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from tests.services.test_dispatch import claim, enrolled, package
+from tests.services.test_schedules import create, fire, runs, ship, started
+
 from flowport.services import instances as run
 from flowport.services import jobs, robots
 from flowport.services import schedules as svc
-from services.test_dispatch import claim, enrolled, package
-from services.test_schedules import create, fire, runs, ship, started
 
 
 def numbered(ctx, who):
