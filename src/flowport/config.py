@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     max_variables_bytes: int = 1024 * 1024
     run_loops: bool = True
     session_idle_minutes: int = 60
+    # However active, a session ends this long after its login (OWASP: absolute timeout).
+    session_max_hours: float = Field(default=12.0, gt=0)
     # Tokens issued by a password login (Studio's /api/login/, /api/v1/auth/token) expire
     # after this many hours; unset: never.
     login_token_hours: float | None = None

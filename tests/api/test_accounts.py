@@ -268,3 +268,34 @@ def test_audit_is_for_admins(app, root):
     assert client.get("/api/v1/audit").status_code == 403
     kinds = {e["kind"] for e in root.get("/api/v1/audit").json()["items"]}
     assert {"admin.bootstrapped", "user.created", "auth.login"} <= kinds
+
+
+def test_an_admin_cannot_take_away_their_own_admin_role(app, root):
+    me = make_user(root, "ada", ["admin"])
+    ada = login(app, "ada")
+    csrf = {"X-CSRF-Token": ada.cookies["flowport_csrf"]}
+    refused = ada.patch(f"/api/v1/users/{me['id']}", json={"roles": ["viewer"]}, headers=csrf)
+    assert refused.status_code == 409 and "own admin role" in refused.json()["detail"]
+    assert ada.get(f"/api/v1/users/{me['id']}").json()["roles"] == ["admin"]
+    other = make_user(root, "bo", ["admin"])  # another admin's role is theirs to lose
+    changed = ada.patch(f"/api/v1/users/{other['id']}", json={"roles": ["viewer"]}, headers=csrf)
+    assert changed.status_code == 200 and changed.json()["roles"] == ["viewer"]
+
+
+def test_a_session_ends_when_idle_and_at_its_absolute_lifetime(app, root, ctx, clock):
+    make_user(root, "noa", ["viewer"])
+    idle = login(app, "noa")
+    clock.advance(timedelta(minutes=ctx.settings.session_idle_minutes + 1))
+    assert idle.get("/api/v1/auth/me").status_code == 401
+
+    busy = login(app, "noa")
+    lifetime = timedelta(hours=ctx.settings.session_max_hours)
+    step = timedelta(minutes=ctx.settings.session_idle_minutes - 1)
+    used = timedelta(0)
+    while used + step < lifetime:  # used often enough never to be idle
+        assert busy.get("/api/v1/auth/me").status_code == 200
+        clock.advance(step)
+        used += step
+    clock.advance(lifetime - used)
+    expired = busy.get("/api/v1/auth/me")
+    assert expired.status_code == 401 and "expired" in expired.json()["detail"]

@@ -10,10 +10,10 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.steps_support import Scripted, chain_bpmn, drain, fail, parallel_bpmn
 
 from flowport.executors import Done
 from flowport.services import steps as steps_svc
-from steps_support import Scripted, chain_bpmn, drain, fail, parallel_bpmn
 
 SEED_VARIABLES = {
     "projectId": "11111", "regionId": "bcc", "vpcId": "vpc-509A87BA", "slaveNum": "6",

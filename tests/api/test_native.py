@@ -63,6 +63,15 @@ def test_process_list_search_and_pages(api):
     assert [p["key"] for p in found["items"]] == ["delta"]
 
 
+def test_process_search_takes_wildcards_literally(api):
+    api.post("/api/v1/processes", json={"key": "pay_run", "name": "100% pay run"})
+    api.post("/api/v1/processes", json={"key": "payXrun", "name": "1000 pay runs"})
+    for search, keys in (("_", ["pay_run"]), ("%", ["pay_run"]), ("pay_r", ["pay_run"]),
+                         ("pay", ["payXrun", "pay_run"])):
+        found = api.get("/api/v1/processes", params={"search": search}).json()
+        assert sorted(p["key"] for p in found["items"]) == keys, search
+
+
 def test_upload_json_and_identical_content(api):
     api.post("/api/v1/processes", json={"key": "straight"})
     content = (FLOWS / "straight.bpmn").read_text()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from steps_support import chain_bpmn, drain
+from tests.steps_support import chain_bpmn, drain
 
 FLOWS = Path(__file__).parent.parent / "fixtures" / "flows"
 

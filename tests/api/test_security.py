@@ -90,7 +90,21 @@ def world(ctx, app, admin_token):
               "processInstanceId": instance["id"], "operate": "cancel",
               "taskId": str(step["number"]), "robot_id": robot["id"],
               "group_id": group["id"], "sha256": package["sha256"], "name": "output.xml"}
+    values.update(sherpa_values(client, process, instance, robot, group),
+                  schedule_guid=schedule["guid"])
     return client, values
+
+
+def sherpa_values(client, process, instance, robot, group) -> dict[str, str]:
+    """The Sherpa dialect's path GUIDs: one object of each kind (versions and logs have their
+    own guids, read back through the dialect)."""
+    versions = client.get("/api/processVersion/read").json()
+    assert client.post("/api/log/create", json={"RobotGUID": robot["id"],
+                                                "Message": "probe"}).json() == []
+    log = client.post("/api/log/list").json()[0]
+    return {"process_guid": process["guid"], "version_guid": versions[0]["guid"],
+            "job_guid": instance["id"], "robot_guid": robot["id"], "group_guid": group["id"],
+            "log_guid": log["guid"]}
 
 
 def role_token(ctx, role: Role) -> str:
@@ -150,7 +164,10 @@ def test_another_account_gets_404_on_every_route_with_an_id(app, world, other_to
     unknown = dict(values, key="no-such-process", number="999", instance_id=str(uuid.uuid4()),
                    uid=str(uuid.uuid4()), record_id=str(uuid.uuid4()), user_id="999999",
                    schema="NoSuchSchema", robot_id=str(uuid.uuid4()),
-                   group_id=str(uuid.uuid4()), sha256="0" * 64, name="no-such-file.xml")
+                   group_id=str(uuid.uuid4()), sha256="0" * 64, name="no-such-file.xml",
+                   **{f"{kind}_guid": str(uuid.uuid4())
+                      for kind in ("process", "version", "job", "robot", "group", "log",
+                                   "schedule")})
     leaks = []
     for route, method, url in probes(app, values):
         names = set(re.findall(r"\{(\w+)\}", route.path))

@@ -17,7 +17,7 @@ from tests.chaos.test_chaos_replicas import STEPS, instance_tags
 from tests.e2e.harness import Server, eventually
 from tests.e2e.proxy import Proxy
 
-pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
+pytestmark = [pytest.mark.e2e, pytest.mark.chaos, pytest.mark.postgresql]
 OUTAGE = 5.0 if FULL else 2.0
 
 

@@ -26,7 +26,7 @@ from tests.chaos.support import (
 )
 from tests.e2e.harness import Server, eventually
 
-pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
+pytestmark = [pytest.mark.e2e, pytest.mark.chaos, pytest.mark.postgresql]
 STEPS = ("script", "executor")
 
 
@@ -45,8 +45,6 @@ def instance_tags(database_url: str) -> dict[str, tuple[str, str]]:
 
 def test_three_replicas_one_killed_again_and_again(
         database_url: str, server_factory: Callable[..., Server], tmp_path: Path) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("replicas share a PostgreSQL database")
     token = "fpt_e2e_" + secrets.token_urlsafe(24)
     replicas = []
     for n in range(3):

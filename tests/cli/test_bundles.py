@@ -27,7 +27,8 @@ def test_the_examples_directory() -> None:
     found = [bundles.load(p) for p in bundles.targets(EXAMPLES)]
     assert sorted(b.key for b in found) == ["UsrAddNewExternalContact", "UsrGetAllContacts",
                                             "cloud-host", "exchange-rate", "expense-approval",
-                                            "invoice-check", "order-routing"]
+                                            "invoice-approval", "invoice-check",
+                                            "invoice-entry", "order-routing"]
     invoices = next(b for b in found if b.key == "invoice-check")
     assert (invoices.process_type, invoices.file_name) == (1, "invoice-check.robot")
     assert invoices.robot_policy == {"max_attempts": 2, "retry_backoff": 30}

@@ -14,12 +14,15 @@ import httpx
 import pytest
 
 from tests.conftest import FIXTURES
+from tests.e2e.agents import FAST_ROBOTS, Agent
 from tests.e2e.browser import chromium  # noqa: F401  (a fixture)
-from tests.e2e.harness import EXAMPLES, Server
+from tests.e2e.harness import EXAMPLES, Server, eventually
+from tests.e2e.harness import FIXTURES as E2E_FIXTURES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 PASSWORD = "correct horse battery"
 FLOWS = FIXTURES / "flows"
+ROBOT_PACKAGES = E2E_FIXTURES / "robots"
 PATH_TAKEN = {"f_start", "f_prepare", "f_answered", "f_approved", "f_approved_done"}
 
 
@@ -186,6 +189,8 @@ def test_a_viewer_sees_no_action_and_the_server_refuses_it(console, chromium,  #
         api.create_process("failing")
         api.deploy_version("failing", FLOWS / "failing.bpmn")
         failed_id = api.start("failing").instance["id"]
+        schedule = api.create_schedule("expense", cron="0 3 1 1 *",
+                                       variables={"employee": "Ann", "amount": 1})
     make_user(console, "vera", "viewer")
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
@@ -194,6 +199,7 @@ def test_a_viewer_sees_no_action_and_the_server_refuses_it(console, chromium,  #
     page.goto(f"{console.url}/instances/{instance_id}")
     expect(page.locator('g.djs-element.fp-waiting[data-element-id="Approve"]')).to_have_count(1)
     expect(page.get_by_role("button", name="Cancel instance")).to_have_count(0)
+    expect(page.get_by_role("button", name="Abort instance")).to_have_count(0)
     expect(page.get_by_role("button", name="Complete")).to_have_count(0)
     shots(page, "instance-as-viewer")
     page.goto(f"{console.url}/instances/{failed_id}")  # a failure is marked where it happened
@@ -206,6 +212,9 @@ def test_a_viewer_sees_no_action_and_the_server_refuses_it(console, chromium,  #
     page.goto(f"{console.url}/tasks")
     expect(page.get_by_text("Approve expense")).to_be_visible()
     expect(page.locator(".task button")).to_have_count(0)
+    page.goto(f"{console.url}/schedules/{schedule['id']}")
+    expect(page.locator("#schedule-state")).to_have_text("enabled")
+    expect(page.locator("#main button")).to_have_count(0)
 
     # The same browser session, with its valid CSRF token: refused by the server anyway.
     csrf = next(c["value"] for c in context.cookies() if c["name"] == "flowport_csrf")
@@ -215,9 +224,112 @@ def test_a_viewer_sees_no_action_and_the_server_refuses_it(console, chromium,  #
     refused = context.request.post(f"{console.url}/api/v1/instances/{instance_id}/cancel",
                                    headers={"X-CSRF-Token": csrf}, data={})
     assert refused.status == 403
+    for path in (f"/instances/{instance_id}/abort", f"/instances/{failed_id}/delete",
+                 f"/schedules/{schedule['id']}/disable"):
+        refused = context.request.post(console.url + path, form={"csrf_token": csrf})
+        assert refused.status == 403, path
     with console.client() as api:
         assert api.get_instance(instance_id)["status"] == "waiting"
+        assert api.get_schedule(schedule["id"])["enabled"] is True
+        assert api.get_instance(failed_id).get("deleted_at") is None
     context.close()
+
+
+def test_robots_and_schedules_pages_in_a_browser(database_url, server_factory, chromium,  # noqa: F811
+                                                 shots, tmp_path):
+    """A robot created on the robots page and enrolled by a real agent, at work there; its
+    job's robot work on the instance page; a schedule disabled and enabled again; both on the
+    dashboard; usable on a phone."""
+    from playwright.sync_api import expect
+
+    server = server_factory(database_url, token="fpt_e2e_" + secrets.token_urlsafe(24),
+                            env={"FLOWPORT_BOOTSTRAP_ADMIN_PASSWORD": PASSWORD,
+                                 **FAST_ROBOTS}).start()
+    agent = Agent(server, tmp_path / "robot-r1", "bot-1")
+    try:
+        with server.client() as api:
+            api.create_process("sleepy", process_type=1)
+            api.deploy_version("sleepy", ROBOT_PACKAGES / "sleepy.py")
+            schedule = api.create_schedule("sleepy", cron="0 3 1 1 *", name="new-year run",
+                                           variables={"seconds": 0})
+        context = chromium.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        log_in(page, server, "admin")
+        expect(page.locator("#robots-online")).to_have_text("0")
+
+        # An admin creates the robot; the page shows its one-time token and the command line.
+        nav(page, "Robots").click()
+        page.fill("#robot-name", "bot-1")
+        page.fill("#robot-tags", "night")
+        page.get_by_role("button", name="Create robot").click()
+        expect(page.locator("#enrollment")).to_contain_text("shown once")
+        agent.enrollment = page.locator("#enrollment code").first.inner_text()
+        assert agent.enrollment.startswith("fpe_")
+        agent.start()
+        with server.client() as api:
+            eventually(lambda: api.list_robots()[0]["status_name"] == "ready",
+                       what="the agent to connect")
+            job = api.start("sleepy", {"seconds": 4}).instance["id"]
+        nav(page, "Dashboard").click()
+        expect(page.locator("#robots-online")).to_have_text("1")
+        expect(page.locator("#next-runs")).to_contain_text("new-year run")
+
+        # The robot at work, its current job a link; the list follows it without a reload.
+        nav(page, "Robots").click()
+        row = page.locator("tr", has_text="bot-1")
+        expect(row.locator(f'a[href="/instances/{job}"]')).to_be_visible(timeout=15_000)
+        expect(row.locator(".robot-status .status")).to_have_text("working")
+        expect(row.locator(".tag")).to_have_text("night")
+        shots(page, "robots")
+        row.get_by_role("link", name="bot-1").click()
+        expect(page.get_by_role("heading", name="Robot bot-1")).to_be_visible()
+        shots(page, "robot")
+        page.locator(f'#robot-jobs a[href="/instances/{job}"]').click()
+        expect(page.get_by_role("heading", name="Robot work")).to_be_visible()
+        expect(page.locator("#instance-status")).to_have_text("completed", timeout=20_000)
+        expect(page.locator("#outputs")).to_contain_text('"slept": 4')
+        shots(page, "package-instance")
+        nav(page, "Robots").click()
+        expect(page.locator("tr", has_text="bot-1").locator(".robot-status .status")
+               ).to_have_text("ready")
+
+        # A schedule: its next fire times, disabled and enabled again.
+        nav(page, "Schedules").click()
+        row = page.locator(f"#schedule-{schedule['id']}")
+        expect(row.locator(".status")).to_have_text("enabled")
+        shots(page, "schedules")
+        row.get_by_role("link", name="new-year run").click()
+        expect(page.locator("#upcoming li")).to_have_count(5)
+        page.get_by_role("button", name="Disable schedule new-year run").click()
+        expect(page.locator(".notice")).to_have_text("The schedule is disabled.")
+        expect(page.locator("#schedule-state")).to_have_text("disabled")
+        expect(page.locator("#upcoming li")).to_have_count(0)
+        shots(page, "schedule-disabled")
+        page.get_by_role("button", name="Enable schedule new-year run").click()
+        expect(page.locator("#schedule-state")).to_have_text("enabled")
+        page.get_by_role("link", name="Instances started by this schedule").click()
+        expect(page.get_by_text("No instances match.")).to_be_visible()
+
+        page.set_viewport_size({"width": 390, "height": 844})
+        robot_id = api_robot_id(server)
+        for path, name in [("/robots", "phone-robots"), (f"/robots/{robot_id}", "phone-robot"),
+                           ("/schedules", "phone-schedules"),
+                           (f"/schedules/{schedule['id']}", "phone-schedule"),
+                           (f"/instances/{job}", "phone-package-instance")]:
+            page.goto(server.url + path)
+            assert no_sideways_scroll(page), path
+            shots(page, name)
+        assert errors == []
+        context.close()
+    finally:
+        agent.kill()
+
+
+def api_robot_id(server: Server) -> str:
+    with server.client() as api:
+        return str(api.list_robots()[0]["id"])
 
 
 def test_serve_prints_a_first_password_that_logs_in(database_url, server_factory):

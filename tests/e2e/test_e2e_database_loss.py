@@ -18,7 +18,7 @@ from flowport.client import ApiError
 from tests.e2e.harness import FIXTURES, Server, eventually
 from tests.e2e.proxy import Proxy
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.postgresql]
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from tests.e2e.harness import EXAMPLES, Server, clean_env, deploy_examples
 pytestmark = pytest.mark.e2e
 
 EXAMPLE_KEYS = {"order-routing", "expense-approval", "UsrAddNewExternalContact",
-                "UsrGetAllContacts", "cloud-host", "invoice-check", "exchange-rate"}
+                "UsrGetAllContacts", "cloud-host", "invoice-check", "exchange-rate",
+                "invoice-approval", "invoice-entry"}
 
 
 def waiting_element(api: Client, instance_id: str, element_id: str) -> dict:

@@ -14,7 +14,7 @@ import pytest
 from flowport.client import Client
 from tests.e2e.harness import FIXTURES, Server
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.postgresql]
 POLL = 5.0
 SLOW_POLLS = {"FLOWPORT_ROBOT_POLL_SECONDS": str(POLL), "FLOWPORT_WAIT_POLL_SECONDS": str(POLL),
               "FLOWPORT_TIMER_POLL_SECONDS": str(POLL)}
@@ -23,8 +23,6 @@ SLOW_POLLS = {"FLOWPORT_ROBOT_POLL_SECONDS": str(POLL), "FLOWPORT_WAIT_POLL_SECO
 @pytest.fixture
 def replicas(database_url: str, server_factory: Callable[..., Server], tmp_path: Any
              ) -> tuple[Server, Server]:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("replicas share a PostgreSQL database")
     token = "fpt_e2e_" + secrets.token_urlsafe(24)
     a = server_factory(database_url, tmp_path / "a", token=token, env=SLOW_POLLS)
     b = server_factory(database_url, tmp_path / "b", token=token, env=SLOW_POLLS)

@@ -5,6 +5,7 @@ from a worker, outside any transaction."""
 from __future__ import annotations
 
 import pytest
+from tests.steps_support import HEADER, drain, fresh, links, ship, start, statuses
 
 from flowport.domain.instances import Status
 from flowport.executors.http import factory as http_executor
@@ -12,7 +13,6 @@ from flowport.services import cleanup as cleanup_svc
 from flowport.services import instances as run
 from flowport.services import records
 from http_support import RECEIVED, serving
-from steps_support import HEADER, drain, fresh, links, ship, start, statuses
 
 
 def one_step(executor: str, inputs: dict[str, str], *, attributes: str = "",

@@ -7,14 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
-from flowport.domain.instances import Status
-from flowport.domain.steps import CleanupKind, CleanupState, StepKind, StepStatus
-from flowport.errors import Conflict, InvalidTransition, NotFound
-from flowport.services import cleanup as cleanup_svc
-from flowport.services import instances as run
-from flowport.services import steps as steps_svc
-from steps_support import (
+from tests.steps_support import (
     Scripted,
     chain_bpmn,
     drain,
@@ -26,6 +19,13 @@ from steps_support import (
     start,
     statuses,
 )
+
+from flowport.domain.instances import Status
+from flowport.domain.steps import CleanupKind, CleanupState, StepKind, StepStatus
+from flowport.errors import Conflict, InvalidTransition, NotFound
+from flowport.services import cleanup as cleanup_svc
+from flowport.services import instances as run
+from flowport.services import steps as steps_svc
 
 ROLLBACK = 'flowport:rollback="true"'
 

@@ -7,15 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
-from flowport.domain.instances import Status
-from flowport.domain.steps import StepStatus
-from flowport.errors import BadInput, Conflict, ElementNotWaiting, InvalidDefinition, NotFound
-from flowport.executors import Done
-from flowport.services import instances as run
-from flowport.services import processes as deploy
-from flowport.services import steps as steps_svc
-from steps_support import (
+from tests.steps_support import (
     Scripted,
     chain_bpmn,
     drain,
@@ -27,6 +19,14 @@ from steps_support import (
     start,
     statuses,
 )
+
+from flowport.domain.instances import Status
+from flowport.domain.steps import StepStatus
+from flowport.errors import BadInput, Conflict, ElementNotWaiting, InvalidDefinition, NotFound
+from flowport.executors import Done
+from flowport.services import instances as run
+from flowport.services import processes as deploy
+from flowport.services import steps as steps_svc
 
 
 def test_steps_run_in_order_and_their_outputs_become_variables(ctx, admin, scripted):

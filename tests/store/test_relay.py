@@ -30,8 +30,7 @@ def test_sqlite_has_no_relay(tmp_path) -> None:
 
 @pytest.fixture
 def pair(database_url: str):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    assert database_url.startswith("postgresql"), "relay tests are marked postgresql"
     made: list[tuple[Notifier, PgRelay]] = []
     for _ in range(2):
         notifier = Notifier()
@@ -45,6 +44,7 @@ def pair(database_url: str):
         relay.stop()
 
 
+@pytest.mark.postgresql
 def test_a_signal_set_in_one_process_wakes_the_loop_of_the_other(pair) -> None:
     (a, _), (b, _) = pair
     b.timers_changed.clear()
@@ -52,6 +52,7 @@ def test_a_signal_set_in_one_process_wakes_the_loop_of_the_other(pair) -> None:
     assert b.timers_changed.wait(5)
 
 
+@pytest.mark.postgresql
 def test_a_process_does_not_hear_its_own_wake_ups(pair) -> None:
     (a, relay_a), (b, _) = pair
     heard: list[str] = []

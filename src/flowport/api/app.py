@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from flowport import __version__, web
 from flowport.api import errors
-from flowport.api.dialects import activiti, creatio, studio
+from flowport.api.dialects import activiti, creatio, sherpa, studio
 from flowport.api.limits import BodyLimit
 from flowport.api.native import (
     agents,
@@ -62,6 +62,7 @@ def create_app(ctx: Context) -> FastAPI:
     creatio.install(app)
     studio.install(app)
     activiti.install(app)
+    sherpa.install(app)
     web.install(app, ctx.settings)
 
     @app.get("/healthz", tags=["system"])

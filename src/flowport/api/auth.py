@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
@@ -72,18 +73,34 @@ def resolve(ctx: Context, request: Request, *, session_cookie: str = SESSION_COO
     return principal
 
 
-def requires(permission: Permission | None) -> Callable[[Request], Awaitable[Principal]]:
-    """A dependency that authenticates and checks `permission` (None: any authenticated caller,
-    for routes whose service decides, like reading one's own user)."""
+Identify = Callable[[Request], Awaitable[Principal]]
+
+
+def guarded(identify: Identify, permission: Permission | None, *,
+            faults: Callable[[], AbstractContextManager[object]] = nullcontext) -> Identify:
+    """A route dependency of any front door: the caller as `identify` finds them, checked for
+    `permission` (None: any authenticated caller, for routes whose service decides, like
+    reading one's own user); `faults` turns domain errors into the front door's own. The
+    permission is kept on the dependency for the test that walks the routes."""
 
     async def dependency(request: Request) -> Principal:
-        who = await run_in_threadpool(resolve, context(request), request)
-        if permission is not None:
-            auth.require(who, permission)
+        with faults():
+            who = await identify(request)
+            if permission is not None:
+                auth.require(who, permission)
         return who
 
     dependency.permission = permission  # type: ignore[attr-defined]
     return dependency
+
+
+async def caller(request: Request) -> Principal:
+    """A Bearer token's or a session's user (see `resolve`)."""
+    return await run_in_threadpool(resolve, context(request), request)
+
+
+def requires(permission: Permission | None) -> Identify:
+    return guarded(caller, permission)
 
 
 # The callers each route may have, as parameter annotations.

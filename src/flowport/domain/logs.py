@@ -4,6 +4,8 @@ for new ones, so a line never holds a line break)."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
 
 from flowport.domain.instances import Event
 
@@ -41,3 +43,23 @@ def _status(d: dict[str, object], by: str) -> str:
         reason = f": {d['reason']}" if d.get("reason") else ""
         return f"process {target}{by}{reason}"
     return f"process {target} (was {d.get('from')})"
+
+
+# -- the account's robot log (Sherpa's Log) ----------------------------------------------------
+
+ROBOT_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")  # stored as their index
+
+
+@dataclass(frozen=True)
+class RobotLog:
+    """One line of an account's robot log, optionally about a robot, a version and a run."""
+
+    seq: int
+    guid: str
+    account_id: int
+    robot_seq: int | None
+    version_id: int | None
+    instance_seq: int | None
+    level: int
+    message: str
+    created_at: datetime

@@ -127,6 +127,11 @@ class Version:
     bpmn_process_id: str | None = None
     size: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    guid: str | None = None
+    label: str = ""  # a name of its own (Sherpa's version Name); "" when none was given
+    description: str = ""
+    updated_at: datetime | None = None
+    deleted_at: datetime | None = None
 
 
 class DraftKind(StrEnum):

@@ -49,6 +49,9 @@ class Robot:
     updated_at: datetime
     busy: int = 0  # jobs it holds now
     groups: tuple[int, ...] = ()  # seqs of the groups it belongs to
+    ip: str = ""
+    mac: str = ""
+    reported_status: RobotStatus | None = None  # what the robot last said it is (Sherpa)
 
     def status(self, now: datetime, disconnect_after: timedelta) -> RobotStatus:
         if not self.connected(now, disconnect_after):
@@ -152,6 +155,13 @@ def check_tags(raw: object, name: str = "tags") -> tuple[str, ...]:
             raise BadInput(f"{name}: each tag holds 1 to 64 letters, digits, '_', '.', ':' or "
                            f"'-', starting with a letter or digit", field=name)
     return tuple(sorted(set(raw)))
+
+
+def check_robot_status(value: object, name: str = "status") -> RobotStatus:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 3:
+        raise BadInput(f"{name} must be 0 (disconnected), 1 (unlicensed), 2 (ready) or "
+                       f"3 (working)", field=name)
+    return RobotStatus(value)
 
 
 def check_slots(value: object, name: str = "slots") -> int:

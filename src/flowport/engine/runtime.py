@@ -246,6 +246,10 @@ class Engine:
         """The version's flowport:rollback and flowport:debug settings."""
         return self._specs.get(spec).options
 
+    def executors(self, spec: str) -> frozenset[str]:
+        """The executors the version's service tasks name."""
+        return frozenset(c.executor for c in self._specs.get(spec).services.values())
+
     def _parked_service(self, call: _Call, workflow: BpmnWorkflow, uid: str) -> Task:
         task = _task(workflow, uid)
         if task.task_spec.bpmn_id not in call.loaded.services or task.state != TaskState.STARTED:
@@ -279,6 +283,23 @@ class Engine:
         workflow = call.restore(state)
         task = self._parked_service(call, workflow, uid)
         return call.result(workflow, (task, f"{describe(task, call.loaded)} failed: {reason}"))
+
+    def throw_service_error(self, spec: str, state: str, uid: str, code: str,
+                            payload: dict[str, Any], *, records: RecordAccess,
+                            now: datetime) -> StepResult | None:
+        """Raise the BPMN error `code` at a parked service task, with `payload` merged into
+        the variables of the error boundary event that catches it, and run on; None when
+        nothing catches it (the caller then fails the task as usual)."""
+        data = _input(payload, "payload")
+        call = self._call(spec, records, now)
+        workflow = call.restore(state)
+        task = self._parked_service(call, workflow, uid)
+        event = BpmnEvent(ErrorEventDefinition(code, code=code), payload=data,
+                          target=task.workflow)
+        workflow.catch(event)
+        if event in workflow.bpmn_events:
+            return None
+        return call.run(workflow)
 
     def advance(self, spec: str, state: str, *, records: RecordAccess,
                 now: datetime) -> StepResult:

@@ -45,6 +45,9 @@ class Heartbeat:
     runtime_version: str | None = None
     tags: tuple[str, ...] | None = None
     slots: int | None = None
+    ip: str | None = None
+    mac: str | None = None
+    status: int | None = None  # the status the robot says it is in (0-3)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Command:
 class Beat:
     robot: Robot
     commands: list[Command]
+    has_work: bool = False  # a claim by this robot would find a job now
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,8 @@ def heartbeat(ctx: Context, who: Principal, cmd: Heartbeat) -> Beat:
     with what it must do about them: stop, abort, or drop those it no longer holds."""
     robot_of(who)
     fields = robot_fields(machine=cmd.machine, runtime_version=cmd.runtime_version,
-                          tags=cmd.tags, slots=cmd.slots)
+                          tags=cmd.tags, slots=cmd.slots, ip=cmd.ip, mac=cmd.mac,
+                          status=cmd.status)
     now = ctx.clock.now()
     expires = now + timedelta(seconds=ctx.settings.robot_lease_seconds)
     commands = []
@@ -143,7 +148,27 @@ def heartbeat(ctx: Context, who: Principal, cmd: Heartbeat) -> Beat:
                 commands.append(Command(job_id, "stop", "a stop was requested"))
             elif status is Status.ABORTING:
                 commands.append(Command(job_id, "abort", "an abort was requested"))
-    return Beat(replace(robot, last_heartbeat_at=now, **fields), commands)
+        has_work = tx.robot_has_ready_job(robot, now)
+    return Beat(replace(robot, last_heartbeat_at=now, **fields), commands, has_work)
+
+
+def held_jobs(ctx: Context, who: Principal) -> list[Claimed]:
+    """The jobs this robot holds now (their leases running), oldest first."""
+    robot_of(who)
+    with ctx.store.transaction(write=False) as tx:
+        held = [job for _, _, job in tx.held_jobs(_robot(tx, who).seq)]
+        instances = {i.seq: i for i in tx.fetch_instances_by_seq([j.instance_seq for j in held])}
+        return [Claimed(instances[j.instance_seq], j,
+                        ctx.versions.get(tx, instances[j.instance_seq].version_id)[0])
+                for j in held]
+
+
+def unstarted_jobs(ctx: Context, who: Principal) -> list[Claimed]:
+    """Held jobs the robot has not reported on yet (no progress, no log line): a claim whose
+    answer it may have lost, handed back instead of a new one (Sherpa's consumeNextJob
+    returns the same job until the robot starts it)."""
+    return [c for c in held_jobs(ctx, who) if c.instance.status is Status.RUNNING
+            and not c.job.progress_events and not c.job.log_lines]
 
 
 def claim_jobs(ctx: Context, who: Principal, max_jobs: int) -> list[Claimed]:

@@ -75,10 +75,8 @@ def authenticate(ctx: Context, token: str) -> Principal:
 
 
 def authenticate_session(ctx: Context, session: str) -> Principal:
-    now = ctx.clock.now()
-    idle = timedelta(minutes=ctx.settings.session_idle_minutes)
     with ctx.store.transaction() as tx:
-        principal = tx.find_principal_by_session(hash_token(session), now - idle, now)
+        principal = _session_principal(ctx, tx, session)
     if principal is None:
         raise Unauthenticated("the session is unknown or has expired; log in again")
     return principal
@@ -288,11 +286,19 @@ def _verify(password_hash: str | None, password: str) -> bool:
         return False
 
 
+def _session_principal(ctx: Context, tx: Tx, session: str) -> Principal | None:
+    """The session's user while it is neither idle too long nor older than its lifetime."""
+    now = ctx.clock.now()
+    return tx.find_principal_by_session(
+        hash_token(session), now,
+        idle_since=now - timedelta(minutes=ctx.settings.session_idle_minutes),
+        created_since=now - timedelta(hours=ctx.settings.session_max_hours))
+
+
 def logout(ctx: Context, session: str) -> None:
     now = ctx.clock.now()
-    idle = timedelta(minutes=ctx.settings.session_idle_minutes)
     with ctx.store.transaction() as tx:
-        who = tx.find_principal_by_session(hash_token(session), now - idle, now)
+        who = _session_principal(ctx, tx, session)
         tx.delete_session(hash_token(session))
         if who is not None:
             tx.audit(who.account_id, "auth.logout", who.login, {}, now)

@@ -18,6 +18,7 @@ from flowport.domain.accounts import Principal
 from flowport.domain.instances import Instance, Status, check_transition
 from flowport.domain.processes import Process, Version, validate_variables
 from flowport.domain.robots import Job, Requirements, check_tags, next_deadline, retry_delay
+from flowport.domain.steps import StepStatus
 from flowport.errors import BadInput, NotFound
 from flowport.services.context import Context
 from flowport.store import Tx
@@ -129,7 +130,22 @@ def end(tx: Tx, instance: Instance, job: Job, target: Status, now: datetime,
     check_transition(instance.status, target)
     write_job(tx, target, job, now, ready_at=None, lease_expires_at=None, escalate_at=None,
               fencing=job.fencing + 1 if fence else job.fencing)
+    if instance.parent_id is not None:
+        _parent_step_due(tx, instance, now)
     return _status(tx, instance, target, now, actor, detail, **fields)
+
+
+def _parent_step_due(tx: Tx, child: Instance, now: datetime) -> None:
+    """Make the parent's step that waits for this child due, so that a step worker collects
+    the child's result under the parent's lock (a step row, not the parent's row, is touched
+    here: the parent is always locked before its child)."""
+    parent = tx.fetch_instance(child.account_id, child.parent_id or "")
+    if parent is None:
+        return
+    for step in tx.list_steps(parent.seq):
+        if step.status is StepStatus.STARTED and (step.detail or {}).get(
+                "instance_id") == child.id:
+            tx.update_step(step.seq, now, due_at=now)
 
 
 def lose(tx: Tx, instance: Instance, job: Job, now: datetime, actor: str | None,
@@ -194,3 +210,4 @@ def after_commit(ctx: Context, instance: Instance) -> None:
         ctx.notifier.publish_one(work_key(instance.account_id))
     if instance.status.is_final and instance.parent_id is not None:
         ctx.notifier.publish(instance.parent_id)
+        ctx.notifier.steps_queued.set()

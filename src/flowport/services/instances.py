@@ -244,7 +244,7 @@ def version_to_start(tx: Tx, process: Process, number: int | None) -> int:
     if number is None:
         raise Conflict(f"process {process.key!r} has no version to start yet")
     found = tx.fetch_version(process.id, number)
-    if found is None:
+    if found is None or found.deleted_at is not None:
         raise NotFound(f"process {process.key!r} has no version {number}")
     return found.id
 

@@ -70,6 +70,14 @@ class DeployVersion:
     parameters: Any = None
     outputs: Any = None
     bpmn_process_id: str | None = None
+    label: str = ""  # the version's own name
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class UpdateVersion:
+    label: str | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -273,7 +281,11 @@ def content_kind(file_name: str) -> ContentKind:
     raise BadInput("file must be .bpmn (or .xml), .robot, .py or .zip", field="file_name")
 
 
-def deploy_version(ctx: Context, who: Principal, key: str, cmd: DeployVersion) -> Deployed:
+def deploy_version(ctx: Context, who: Principal, key: str, cmd: DeployVersion, *,
+                   adopt_type: bool = False) -> Deployed:
+    """A new version (or the identical one that exists). `adopt_type`: a process without a
+    version yet takes its type from the file (Sherpa's process type does not say whether its
+    versions are BPMN or robot packages)."""
     require(who, Permission.DEPLOY)
     if not cmd.file_name or len(cmd.file_name) > 255:
         raise BadInput("file_name must hold 1 to 255 characters", field="file_name")
@@ -283,12 +295,18 @@ def deploy_version(ctx: Context, who: Principal, key: str, cmd: DeployVersion) -
     if not cmd.content:
         raise BadInput("the file is empty", field="file")
     kind = content_kind(cmd.file_name)
+    label = _check_text(cmd.label, "label", MAX_NAME).strip()
+    description = _check_text(cmd.description, "description", MAX_DESCRIPTION)
     parameters = [p.to_dict() for p in parse_parameters(cmd.parameters)]
     outputs = [o.to_dict() for o in parse_outputs(cmd.outputs)]
     sha256 = hashlib.sha256(cmd.content).hexdigest()
     with ctx.store.transaction(write=False) as tx:
         process = live_process(tx, who, key)
     expect_bpmn = process.process_type is ProcessType.BPMN
+    adopt = adopt_type and process.current_version is None and \
+        expect_bpmn != (kind is ContentKind.BPMN)
+    if adopt:
+        expect_bpmn = not expect_bpmn
     if expect_bpmn != (kind is ContentKind.BPMN):
         raise BadInput(
             "a BPMN process takes a .bpmn file" if expect_bpmn
@@ -305,13 +323,25 @@ def deploy_version(ctx: Context, who: Principal, key: str, cmd: DeployVersion) -
     with ctx.store.transaction() as tx:
         process = live_process(tx, who, key, lock=True)
         existing = tx.fetch_version_by_hash(process.id, sha256)
+        if existing is not None and existing.deleted_at is not None:
+            # The same content again: the deleted version comes back and becomes current,
+            # as a new version would.
+            tx.update_version(existing.id, deleted_at=None, label=label or existing.label,
+                              description=description or existing.description)
+            tx.update_process(process.id, now, current_version=existing.number)
+            revived = tx.fetch_version_by_id(existing.id)
+            return Deployed(live_process(tx, who, key), revived, created=True)
         if existing is not None:
             return Deployed(process, existing, created=False)
         number = tx.last_version_number(process.id) + 1
         version = tx.insert_version(
             who.account_id, process.id, number, sha256, cmd.file_name, kind, cmd.content, spec,
-            bpmn_id, entry_point, parameters, outputs, now,
+            bpmn_id, entry_point, parameters, outputs, now, label=label,
+            description=description,
         )
+        if adopt:
+            tx.update_process(process.id, now, process_type=int(
+                ProcessType.BPMN if expect_bpmn else ProcessType.PACKAGE))
         tx.update_process(process.id, now, current_version=number)
         return Deployed(live_process(tx, who, key), version, created=True)
 
@@ -369,3 +399,58 @@ def get_version_diagram(ctx: Context, who: Principal, key: str, number: int) -> 
     with ctx.store.transaction(write=False) as tx:
         content = tx.fetch_content(version.id)
     return with_layout(content, version.bpmn_process_id)
+
+
+# -- versions by guid (Sherpa names, renames and deletes versions) --------------------------
+
+
+def _live_version(tx: Tx, who: Principal, guid: str) -> Version:
+    version = tx.fetch_version_by_guid(who.account_id, guid)
+    if version is None:
+        raise NotFound(f"no process version {guid!r}")
+    return version
+
+
+def get_version_by_guid(ctx: Context, who: Principal, guid: str) -> tuple[Process, Version]:
+    """A live version of a live process, with its process."""
+    require(who, Permission.READ)
+    with ctx.store.transaction(write=False) as tx:
+        version = _live_version(tx, who, guid)
+        return live_process(tx, who, version.process_id), version
+
+
+def list_all_versions(ctx: Context, who: Principal) -> list[Version]:
+    """The account's live versions (of live processes), oldest first."""
+    require(who, Permission.READ)
+    with ctx.store.transaction(write=False) as tx:
+        return tx.list_account_versions(who.account_id)
+
+
+def update_version(ctx: Context, who: Principal, guid: str, cmd: UpdateVersion) -> Version:
+    """Rename or redescribe a version; its content never changes."""
+    require(who, Permission.DEPLOY)
+    fields: dict[str, Any] = {}
+    if cmd.label is not None:
+        fields["label"] = _check_text(cmd.label, "label", MAX_NAME).strip()
+    if cmd.description is not None:
+        fields["description"] = _check_text(cmd.description, "description", MAX_DESCRIPTION)
+    with ctx.store.transaction() as tx:
+        version = _live_version(tx, who, guid)
+        live_process(tx, who, version.process_id, lock=True)
+        if fields:
+            tx.update_version(version.id, **fields)
+        return _live_version(tx, who, guid)
+
+
+def delete_version(ctx: Context, who: Principal, guid: str) -> None:
+    """Soft delete: the version starts nothing new and leaves lists; its instances stay
+    readable. The process's current version becomes its newest live one."""
+    require(who, Permission.DEPLOY)
+    now = ctx.clock.now()
+    with ctx.store.transaction() as tx:
+        version = _live_version(tx, who, guid)
+        process = live_process(tx, who, version.process_id, lock=True)
+        tx.update_version(version.id, deleted_at=now)
+        if process.current_version == version.number:
+            tx.update_process(process.id, now,
+                              current_version=tx.newest_live_version(process.id))

@@ -8,13 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flowport.domain.accounts import Permission, Principal
+from flowport.domain.accounts import Permission, Principal, Role
+from flowport.domain.instances import Instance
 from flowport.domain.processes import MAX_DESCRIPTION, MAX_NAME
 from flowport.domain.robots import (
     ENROLLMENT_TOKEN_PREFIX,
     ROBOT_TOKEN_PREFIX,
     Robot,
     RobotGroup,
+    RobotStatus,
+    check_robot_status,
     check_slots,
     check_tags,
 )
@@ -25,6 +28,7 @@ from flowport.store import Duplicate, Page, Tx
 
 MAX_MACHINE = 255
 MAX_RUNTIME_VERSION = 64
+MAX_ADDRESS = 64
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class UpdateRobot:
     description: str | None = None
     tags: tuple[str, ...] | None = None
     slots: int | None = None
+    status: int | None = None  # the status the robot is said to be in (0-3)
 
 
 @dataclass(frozen=True)
@@ -93,9 +98,16 @@ def robot_of(who: Principal) -> int:
 
 
 def robot_fields(*, machine: Any = None, runtime_version: Any = None, tags: Any = None,
-                 slots: Any = None) -> dict[str, Any]:
+                 slots: Any = None, ip: Any = None, mac: Any = None,
+                 status: Any = None) -> dict[str, Any]:
     """What an agent reports about itself (enrollment, heartbeats), checked; None: unchanged."""
     fields: dict[str, Any] = {}
+    if ip is not None:
+        fields["ip"] = _text(ip, "ip", MAX_ADDRESS)
+    if mac is not None:
+        fields["mac"] = _text(mac, "mac", MAX_ADDRESS)
+    if status is not None:
+        fields["reported_status"] = int(check_robot_status(status))
     if machine is not None:
         fields["machine"] = _text(machine, "machine", MAX_MACHINE)
     if runtime_version is not None:
@@ -181,10 +193,37 @@ def enroll(ctx: Context, cmd: Enroll) -> Enrolled:
     return Enrolled(robot, credential)
 
 
+def own_robot(ctx: Context, who: Principal) -> Robot:
+    """The calling robot itself."""
+    seq = robot_of(who)
+    with ctx.store.transaction(write=False) as tx:
+        robot = tx.fetch_robot_by_seq(who.account_id, seq)
+    if robot is None:
+        raise Unauthenticated("this robot was deleted")
+    return robot
+
+
+def robot_principal(who: Principal, robot: Robot) -> Principal:
+    """An administrator's key speaking for one of the account's robots (Sherpa's robot
+    endpoints take an API key with the robot's GUID): it acts with that robot's rights."""
+    require(who, Permission.ADMIN)
+    if robot.account_id != who.account_id:
+        raise NotFound(f"no robot {robot.id!r}")
+    return Principal(who.account_id, None, f"{who.login} as robot:{robot.name}",
+                     frozenset({Role.ROBOT}), robot_id=robot.seq)
+
+
 def get_robot(ctx: Context, who: Principal, robot_id: str) -> Robot:
     require(who, Permission.READ)
     with ctx.store.transaction(write=False) as tx:
         return _found(tx.fetch_robot(who.account_id, robot_id), robot_id)
+
+
+def get_robot_by_seq(ctx: Context, who: Principal, seq: int) -> Robot:
+    """A robot by its number (Sherpa's numeric robot id)."""
+    require(who, Permission.READ)
+    with ctx.store.transaction(write=False) as tx:
+        return _found(tx.fetch_robot_by_seq(who.account_id, seq), str(seq))
 
 
 def list_robots(ctx: Context, who: Principal, cursor: str | None, limit: int) -> Page:
@@ -195,7 +234,7 @@ def list_robots(ctx: Context, who: Principal, cursor: str | None, limit: int) ->
 
 def update_robot(ctx: Context, who: Principal, robot_id: str, cmd: UpdateRobot) -> Robot:
     require(who, Permission.ADMIN)
-    fields = robot_fields(tags=cmd.tags, slots=cmd.slots)
+    fields = robot_fields(tags=cmd.tags, slots=cmd.slots, status=cmd.status)
     if cmd.name is not None:
         fields["name"] = _name(cmd.name)
     if cmd.description is not None:
@@ -265,6 +304,16 @@ def get_group(ctx: Context, who: Principal, group_id: str) -> RobotGroup:
         return _group(tx, who, group_id)
 
 
+def get_group_by_seq(ctx: Context, who: Principal, seq: int) -> RobotGroup:
+    """A live group by its number (Sherpa's numeric group id)."""
+    require(who, Permission.READ)
+    with ctx.store.transaction(write=False) as tx:
+        group = tx.fetch_group_by_number(who.account_id, seq)
+    if group is None:
+        raise NotFound(f"no robot group {seq}")
+    return group
+
+
 def update_group(ctx: Context, who: Principal, group_id: str, cmd: SaveGroup) -> RobotGroup:
     require(who, Permission.ADMIN)
     fields: dict[str, Any] = {}
@@ -312,3 +361,49 @@ def remove_robot(ctx: Context, who: Principal, group_id: str, robot_id: str) -> 
             raise NotFound(f"robot {robot_id!r} is not a member of group {group_id!r}")
         tx.update_group(group.seq, ctx.clock.now())
         return _group(tx, who, group_id)
+
+
+# -- robots at work, as the console shows them ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class RobotAtWork:
+    robot: Robot
+    status: RobotStatus
+    jobs: tuple[Instance, ...]  # the package instances it holds now
+
+
+def _at_work(ctx: Context, tx: Tx, who: Principal, robots: list[Robot]) -> list[RobotAtWork]:
+    held: dict[int, list[Instance]] = {r.seq: [] for r in robots}
+    for seq, instance in tx.work_of_robots(who.account_id, list(held)):
+        held[seq].append(instance)
+    now, after = ctx.clock.now(), timedelta(seconds=ctx.settings.robot_disconnect_seconds)
+    return [RobotAtWork(r, r.status(now, after), tuple(held[r.seq])) for r in robots]
+
+
+def robots_at_work(ctx: Context, who: Principal, cursor: str | None,
+                   limit: int) -> tuple[list[RobotAtWork], str | None]:
+    """A page of robots with their derived status and the jobs each holds now."""
+    require(who, Permission.READ)
+    with ctx.store.transaction(write=False) as tx:
+        page = tx.list_robots(who.account_id, cursor, limit)
+        return _at_work(ctx, tx, who, page.items), page.next_cursor
+
+
+def robot_at_work(ctx: Context, who: Principal, robot_id: str) -> RobotAtWork:
+    require(who, Permission.READ)
+    with ctx.store.transaction(write=False) as tx:
+        return _at_work(ctx, tx, who, [_found(tx.fetch_robot(who.account_id, robot_id),
+                                               robot_id)])[0]
+
+
+def count_by_status(ctx: Context, who: Principal) -> dict[RobotStatus, int]:
+    """How many of the account's robots are in each status (robots online: ready + working)."""
+    require(who, Permission.READ)
+    with ctx.store.transaction(write=False) as tx:
+        robots = tx.all_robots(who.account_id)
+    now, after = ctx.clock.now(), timedelta(seconds=ctx.settings.robot_disconnect_seconds)
+    counts = dict.fromkeys(RobotStatus, 0)
+    for robot in robots:
+        counts[robot.status(now, after)] += 1
+    return counts

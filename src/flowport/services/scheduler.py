@@ -17,10 +17,12 @@ from typing import Any
 
 from flowport.domain.accounts import Principal, Role
 from flowport.domain.instances import Instance
+from flowport.domain.processes import ProcessType
 from flowport.domain.schedules import TICK, Misfire, Outcome, Schedule, SkipReason
 from flowport.errors import FlowportError, NotFound
 from flowport.services import instances
 from flowport.services.context import Context
+from flowport.services.dispatch import RobotOptions
 from flowport.store import Tx
 
 # A continuous schedule whose start failed tries again after this long, not on every poll.
@@ -64,16 +66,20 @@ class _Serving:
                 return False
         process = self.tx.fetch_process_by_id(s.account_id, s.process_id)
         origin: dict[str, Any] = {"schedule_id": s.id, "fire_time": fire_time.isoformat(),
-                                  **detail, **self._targeting()}
+                                  **detail}
         savepoint = self.tx.savepoint()
         try:
             if process is None:
                 self.process_gone = True
                 raise NotFound(f"process {s.process_key!r} was deleted; the schedule stops")
             version_id = instances.version_to_start(self.tx, process, s.version)
+            robot = self._robot_options() if process.process_type is ProcessType.PACKAGE \
+                else None
+            if robot is not None:
+                origin.update(_targeting(robot))
             instance = instances.start_in(
                 self.ctx, self.tx, _actor(s), process, version_id, dict(s.variables), self.now,
-                schedule_id=s.id, origin=origin)
+                schedule_id=s.id, origin=origin, robot=robot)
         except FlowportError as exc:
             savepoint.rollback()
             self.record(fire_time, Outcome.FAILED, exc.code, error=exc.message, **detail)
@@ -84,19 +90,30 @@ class _Serving:
         self.started.append(instance)
         return True
 
-    def _targeting(self) -> dict[str, Any]:
-        """What the instance's robot work needs to know, until instances carry it."""
+    def _robot_options(self) -> RobotOptions:
+        """How a package instance the schedule starts is dispatched: its robot or robot
+        group (named by number) and its stop and abort deadlines (seconds from the start)."""
         s = self.schedule
-        out: dict[str, Any] = {}
-        if s.stop_after is not None:
-            out["stop_at"] = (self.now + timedelta(seconds=s.stop_after)).isoformat()
-        if s.abort_after is not None:
-            out["abort_at"] = (self.now + timedelta(seconds=s.abort_after)).isoformat()
+        robot_id = group_id = None
         if s.robot_id is not None:
-            out["robot_id"] = s.robot_id
+            robot = self.tx.fetch_robot_by_seq(s.account_id, s.robot_id)
+            if robot is None:
+                raise NotFound(f"the schedule targets robot number {s.robot_id}, which does "
+                               "not exist (any more)", field="robot_id")
+            robot_id = robot.id
         if s.robot_group_id is not None:
-            out["robot_group_id"] = s.robot_group_id
-        return out
+            group = self.tx.fetch_group_by_number(s.account_id, s.robot_group_id)
+            if group is None:
+                raise NotFound(f"the schedule targets robot group number "
+                               f"{s.robot_group_id}, which does not exist (any more)",
+                               field="robot_group_id")
+            group_id = group.id
+
+        def later(seconds: int | None) -> datetime | None:
+            return self.now + timedelta(seconds=seconds) if seconds is not None else None
+
+        return RobotOptions(stop_after=later(s.stop_after), abort_after=later(s.abort_after),
+                            robot_id=robot_id, robot_group_id=group_id)
 
     def advance(self, next_fire_at: datetime | None, covered_until: datetime) -> None:
         s = self.schedule
@@ -104,6 +121,16 @@ class _Serving:
             next_fire_at = None
         self.tx.advance_schedule(s.id, runs=self.runs, next_fire_at=next_fire_at,
                                  covered_until=max(covered_until, s.covered_until))
+
+
+def _targeting(robot: RobotOptions) -> dict[str, Any]:
+    """What the `created` event says of how the instance is dispatched."""
+    out: dict[str, Any] = {}
+    for name, value in (("stop_at", robot.stop_after), ("abort_at", robot.abort_after),
+                        ("robot_id", robot.robot_id), ("robot_group_id", robot.robot_group_id)):
+        if value is not None:
+            out[name] = value.isoformat() if isinstance(value, datetime) else value
+    return out
 
 
 def _server() -> str:

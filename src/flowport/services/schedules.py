@@ -190,6 +190,15 @@ def create_schedule(ctx: Context, who: Principal, cmd: CreateSchedule) -> Schedu
     return schedule
 
 
+def get_schedule_by_guid(ctx: Context, who: Principal, guid: str) -> Schedule:
+    require(who, Permission.READ)
+    with ctx.store.transaction(write=False) as tx:
+        schedule = tx.fetch_schedule_by_guid(who.account_id, guid)
+    if schedule is None:
+        raise NotFound(f"no schedule {guid!r}")
+    return schedule
+
+
 def get_schedule(ctx: Context, who: Principal, schedule_id: int) -> Schedule:
     require(who, Permission.READ)
     with ctx.store.transaction(write=False) as tx:
@@ -248,3 +257,10 @@ def list_runs(ctx: Context, who: Principal, schedule_id: int, cursor: str | None
     with ctx.store.transaction(write=False) as tx:
         return tx.list_schedule_runs(_found(tx, who, schedule_id).id, cursor=cursor,
                                      limit=limit)
+
+
+def next_fires(ctx: Context, who: Principal, limit: int = 5) -> list[Schedule]:
+    """The account's schedules that fire next, soonest first (the dashboard's list)."""
+    require(who, Permission.READ)
+    with ctx.store.transaction(write=False) as tx:
+        return tx.next_fires(who.account_id, limit)

@@ -31,9 +31,10 @@ from flowport.domain.steps import (
     StepStatus,
 )
 from flowport.errors import BadInput, Conflict, FlowportError, NotFound
-from flowport.executors import Done, Parked, StepCall, StepFailed, hook_of
+from flowport.executors import BpmnError, Done, Parked, StepCall, StepFailed, hook_of
 from flowport.services import cleanup, instances
 from flowport.services.auth import require
+from flowport.services.children import TxChildren
 from flowport.services.context import Context
 from flowport.services.records import TxRecords
 from flowport.store import Tx
@@ -54,6 +55,8 @@ class FinishStep:
 class Failure:
     reason: str
     started: bool = True  # False: the executor never got the work (not installed, lost)
+    code: str | None = None  # a BPMN error: an error boundary event may catch it
+    data: dict[str, Any] | None = None  # beside code and message in the caught error
 
 
 RunOutcome = Done | Parked | Failure
@@ -68,6 +71,8 @@ def _invoke(fn: Callable[[StepCall], Any], call: StepCall) -> Any:
             return fn(call)
         with call.records.scope():
             return fn(call)
+    except BpmnError as exc:
+        return Failure(str(exc) or f"BPMN error {exc.code!r}", code=exc.code, data=exc.data)
     except StepFailed as exc:
         return Failure(str(exc) or "the executor failed without saying why")
     except FlowportError as exc:
@@ -92,13 +97,13 @@ def _checked_run(outcome: Any) -> RunOutcome:
 
 
 def _call(step: Step, about: Step, attempt: int, now: datetime,
-          records: TxRecords | None) -> StepCall:
+          records: TxRecords | None, children: TxChildren | None = None) -> StepCall:
     """The call for `step`; `about` is the run step it concerns (itself, or a hook's target)."""
     return StepCall(
         account_id=step.account_id, instance_id=about.instance_id, step_id=about.id,
         element_id=about.element_id, name=about.name, namespace=about.namespace,
         inputs=about.params, outputs=about.outputs if about is not step else None,
-        attempt=attempt, now=now, records=records)
+        attempt=attempt, now=now, records=records, children=children, detail=about.detail)
 
 
 # -- the workers ----------------------------------------------------------------------------
@@ -154,6 +159,9 @@ def _run(ctx: Context, claimed: Step, lost: bool) -> None:
             _settle(ctx, tx, instance, state, step, Failure(
                 "the worker running this step stopped before it finished"), now)
             return
+        if step.status is StepStatus.STARTED:
+            _collect(ctx, tx, instance, state, step, executor, now)
+            return
         if step.status is not StepStatus.QUEUED:
             tx.update_step(step.seq, now, lease_until=None)
             return
@@ -171,8 +179,8 @@ def _run(ctx: Context, claimed: Step, lost: bool) -> None:
             return
         if executor.transactional:
             records = TxRecords(tx, step.account_id, now)
-            outcome = _checked_run(_invoke(executor.run, _call(step, step, attempt, now,
-                                                               records)))
+            outcome = _checked_run(_invoke(executor.run, _call(
+                step, step, attempt, now, records, TxChildren(ctx, tx, instance, now))))
             _settle(ctx, tx, instance, state, step, outcome, now)
             return
     assert executor is not None
@@ -186,6 +194,22 @@ def _run(ctx: Context, claimed: Step, lost: bool) -> None:
                 tx.update_step(step.seq, now, lease_until=None)
             return
         _settle(ctx, tx, instance, state, step, outcome, now)
+
+
+def _collect(ctx: Context, tx: Tx, instance: Instance, state: str | None, step: Step,
+             executor: Any, now: datetime) -> None:
+    """A parked step the server watches itself was made due (its child instance ended, say):
+    ask its executor whether the work is done, and settle it if so."""
+    tx.update_step(step.seq, now, lease_until=None)
+    collect = getattr(executor, "collect", None) if executor is not None else None
+    if not callable(collect) or not executor.transactional:
+        return
+    call = _call(step, step, step.attempts, now, TxRecords(tx, step.account_id, now),
+                 TxChildren(ctx, tx, instance, now))
+    outcome = _invoke(collect, call)
+    if outcome is None:
+        return
+    _settle(ctx, tx, instance, state, step, _checked_run(outcome), now)
 
 
 def _wanted(tx: Tx, instance: Instance, state: str | None, step: Step) -> bool:
@@ -240,10 +264,21 @@ def _settle(ctx: Context, tx: Tx, instance: Instance, state: str | None, step: S
         "debug": instance.debug})], now)
     if not running:
         return
+    assert spec is not None and state is not None and step.uid is not None
+    if outcome.code is not None:
+        caught = ctx.engine.throw_service_error(
+            spec, state, step.uid, outcome.code, {"error": {
+                "code": outcome.code, "message": outcome.reason, **(outcome.data or {})}},
+            records=TxRecords(tx, step.account_id, now), now=now)
+        if caught is not None:
+            tx.add_events(instance.account_id, instance.seq, [("error_caught", actor, {
+                "step_id": step.id, "element_id": step.element_id, "code": outcome.code})],
+                now)
+            _apply(ctx, tx, instance, version, caught, now, actor)
+            return
     if instance.debug:
         tx.on_commit(lambda: ctx.notifier.publish(instance.id))
         return  # it waits for a person: re-run the step, or resume (fail and roll back)
-    assert spec is not None and state is not None and step.uid is not None
     result = ctx.engine.fail_service(spec, state, step.uid, outcome.reason, now=now)
     _apply(ctx, tx, instance, version, result, now, actor)
 
@@ -291,8 +326,9 @@ def _hook(ctx: Context, claimed: Step, lost: bool) -> None:
             return
         if executor.transactional:
             records = TxRecords(tx, step.account_id, now)
-            outcome = _hook_result(_invoke(hook, _call(step, call.about, attempt, now,
-                                                       records)))
+            outcome = _hook_result(_invoke(hook, _call(
+                step, call.about, attempt, now, records,
+                TxChildren(ctx, tx, call.target, now))))
             _settle_hook(ctx, tx, call, outcome, now)
             return
     outcome = _hook_result(_invoke(hook, _call(step, call.about, attempt, now, None)))

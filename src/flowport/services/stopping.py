@@ -13,10 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flowport.domain.accounts import Principal
-from flowport.domain.instances import Instance, Status
+from flowport.domain.accounts import Permission, Principal
+from flowport.domain.instances import Instance, Status, check_transition
 from flowport.domain.robots import Due, Job, due_action
+from flowport.errors import BadInput, NotFound
 from flowport.services import dispatch, instances
+from flowport.services.auth import require
 from flowport.services.context import Context
 from flowport.store import Tx
 
@@ -38,6 +40,28 @@ def abort_instance(ctx: Context, who: Principal, cmd: StopInstance) -> Instance:
     """Stop hard: a robot kills the run."""
     return instances.cancel_instance(ctx, who, cmd.instance_id, cmd.reason,
                                      final=Status.ABORTED)
+
+
+def end_robot_work(ctx: Context, who: Principal, instance_id: str, target: Status,
+                   reason: str) -> Instance:
+    """End a package instance in a final status on someone's word rather than its robot's
+    (Sherpa lets a program set a job's final status). A robot still running it is refused
+    when it reports, as after any end the server decides."""
+    require(who, Permission.START)
+    if not target.is_final:
+        raise BadInput("the status must be a final one", field="status")
+    now = ctx.clock.now()
+    with ctx.store.transaction() as tx:
+        locked = tx.lock_robot_work(who.account_id, instance_id)
+        if locked is None:
+            raise NotFound(f"no robot job {instance_id!r}")
+        instance, job = locked
+        check_transition(instance.status, target)
+        error = None if target is Status.COMPLETED else reason
+        instance = dispatch.end(tx, instance, job, target, now, who.login, {"reason": reason},
+                                fence=True, error=error)
+    dispatch.after_commit(ctx, instance)
+    return instance
 
 
 def run_due_jobs(ctx: Context, *, limit: int = DUE_BATCH) -> int:

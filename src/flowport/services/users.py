@@ -125,6 +125,9 @@ def update_user(ctx: Context, who: Principal, user_id: int, cmd: UpdateUser) -> 
         fields["email"] = _text(cmd.email, "email")
     if cmd.roles is not None:
         fields["roles"] = sorted(_roles(cmd.roles))
+        # An account must not lose its last way in through its own admin's slip.
+        if user_id == who.user_id and "admin" in who.roles and "admin" not in fields["roles"]:
+            raise Conflict("you cannot remove your own admin role", field="roles")
         events.append(("user.roles_changed", {"roles": fields["roles"]}))
     if cmd.disabled is not None:
         if user_id == who.user_id and cmd.disabled:

@@ -10,7 +10,7 @@ from datetime import datetime
 from flowport.domain.instances import Instance, Status
 from flowport.domain.steps import StepKind, StepStatus
 from flowport.engine import StepResult
-from flowport.services import cleanup
+from flowport.services import children, cleanup
 from flowport.services.context import Context
 from flowport.store import Tx
 
@@ -37,6 +37,7 @@ def after_step(ctx: Context, tx: Tx, instance: Instance, result: StepResult,
                 now=now, due_at=now if status is StepStatus.QUEUED else None, reason=reason)
             if status is StepStatus.QUEUED:
                 cleanup.steps_queued(ctx, tx)
+    children.stop_abandoned(ctx, tx, instance, result, now)
     if instance.status is Status.FAILED:
         spec = ctx.versions.get(tx, instance.version_id)[1]
         rollback = spec is not None and ctx.engine.options(spec).rollback

@@ -161,17 +161,20 @@ class AccountQueries(Queries):
             token_hash=token_hash, account_id=user.account_id, user_id=user.id,
             csrf_token=csrf_token, created_at=now, last_seen_at=now))
 
-    def find_principal_by_session(self, token_hash: str, idle_since: datetime,
-                                  now: datetime) -> Principal | None:
-        """The session's user if it was used after `idle_since`; marks it used now."""
+    def find_principal_by_session(self, token_hash: str, now: datetime, *,
+                                  idle_since: datetime,
+                                  created_since: datetime) -> Principal | None:
+        """The session's user if it was used after `idle_since` and created after
+        `created_since`; marks it used now."""
         row = self.conn.execute(
             sa.select(t.sessions.c.id, t.sessions.c.csrf_token, t.sessions.c.last_seen_at,
+                      t.sessions.c.created_at,
                       t.users.c.account_id, t.users.c.id.label("user_id"), t.users.c.login,
                       t.users.c.roles, t.users.c.system_admin)
             .join(t.users, t.users.c.id == t.sessions.c.user_id)
             .where(t.sessions.c.token_hash == token_hash, t.users.c.disabled.is_(False))
         ).first()
-        if row is None or row.last_seen_at <= idle_since:
+        if row is None or row.last_seen_at <= idle_since or row.created_at <= created_since:
             return None
         # Touch at most once a minute: a write per request would serialize SQLite readers.
         if (now - row.last_seen_at).total_seconds() > 60:

@@ -80,5 +80,19 @@ def out_of_reach(exc: sa.exc.DBAPIError) -> bool:
     return sqlstate.startswith(_OUT_OF_REACH)
 
 
+# Serialization failure and deadlock: PostgreSQL chose this transaction to undo so another
+# could go on; the same request, sent again, will most likely succeed.
+_TRY_AGAIN = ("40001", "40P01")
+
+
+def gave_way(exc: sa.exc.DBAPIError) -> bool:
+    """Was the transaction rolled back only to let a concurrent one through (a deadlock or a
+    serialization failure on PostgreSQL, a write lock held past the busy timeout on SQLite)?"""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in _TRY_AGAIN
+    return isinstance(exc, sa.exc.OperationalError) and "database is locked" in str(exc.orig)
+
+
 def is_postgresql(engine: sa.Engine) -> bool:
     return engine.dialect.name == "postgresql"

@@ -35,7 +35,7 @@ _LOCK_WORK = (
 _FETCH_JOB = sa.select(*_JOB_COLUMNS).where(_j.instance_seq == sa.bindparam("seq"))
 # Claimable by a robot: ready, its runtime version high enough ('' sorts before every
 # version), targeted at it, one of its groups or no one, and no tag it lacks.
-_CLAIM = (
+_CLAIMABLE = (
     sa.select(*_JOB_COLUMNS)
     .select_from(t.jobs.join(t.instances, _i.seq == _j.instance_seq))
     .where(_j.account_id == sa.bindparam("account_id"), _j.ready_at.is_not(None),
@@ -49,8 +49,8 @@ _CLAIM = (
                t.job_tags.c.instance_seq == _j.instance_seq,
                t.job_tags.c.tag.not_in(sa.bindparam("tags", expanding=True))))
     .order_by(_j.ready_at, _j.instance_seq).limit(sa.bindparam("limit"))
-    .with_for_update(skip_locked=True)
 )
+_CLAIM = _CLAIMABLE.with_for_update(skip_locked=True)
 _ANY_READY = (sa.select(_j.instance_seq)
               .where(_j.account_id == sa.bindparam("account_id"), _j.ready_at.is_not(None),
                      _j.ready_at <= sa.bindparam("now", type_=t.Moment())).limit(1))
@@ -165,11 +165,19 @@ class JobQueries(Queries):
         """Up to `limit` claimable jobs this robot may run, oldest first, with their instance
         rows locked; rows another transaction holds are skipped, so replicas never wait on
         each other nor hand one job out twice."""
-        rows = self.conn.execute(_CLAIM, {
-            "account_id": robot.account_id, "now": now,
-            "version": version_key(robot.runtime_version) or "", "robot": robot.seq,
-            "groups": list(robot.groups), "tags": list(robot.tags), "limit": limit}).all()
+        rows = self.conn.execute(_CLAIM, self._claim_params(robot, now, limit)).all()
         return [_job(r) for r in rows]
+
+    def robot_has_ready_job(self, robot: Robot, now: datetime) -> bool:
+        """Whether a claim by this robot would find a job now (slots aside); locks nothing."""
+        return self.conn.execute(_CLAIMABLE, self._claim_params(robot, now, 1)).first() \
+            is not None
+
+    @staticmethod
+    def _claim_params(robot: Robot, now: datetime, limit: int) -> dict[str, Any]:
+        return {"account_id": robot.account_id, "now": now,
+                "version": version_key(robot.runtime_version) or "", "robot": robot.seq,
+                "groups": list(robot.groups), "tags": list(robot.tags), "limit": limit}
 
     def start_instances(self, seqs: Sequence[int], now: datetime) -> None:
         """Claimed instances become running (their rows are locked by the claim)."""
@@ -179,6 +187,19 @@ class JobQueries(Queries):
         """The jobs a robot holds: instance id, status, job."""
         rows = self.conn.execute(_HELD, {"robot": robot_seq}).all()
         return [(r.instance_id, Status(r.status), _job(r)) for r in rows]
+
+    def work_of_robots(self, account_id: int, robot_seqs: Sequence[int]
+                       ) -> list[tuple[int, Instance]]:
+        """The instances the given robots hold now, as (robot seq, instance), oldest first."""
+        if not robot_seqs:
+            return []
+        rows = self.conn.execute(
+            sa.select(*_INSTANCE_COLUMNS, _j.robot_seq.label("holder"))
+            .select_from(_INSTANCE_FROM.join(t.jobs, _j.instance_seq == _i.seq))
+            .where(_i.account_id == account_id, _j.robot_seq.in_(list(robot_seqs)),
+                   _j.lease_expires_at.is_not(None))
+            .order_by(_i.seq)).all()
+        return [(r.holder, _instance(r)) for r in rows]
 
     def renew_lease(self, robot_seq: int, instance_seq: int, fencing: int,
                     expires_at: datetime, now: datetime) -> bool:

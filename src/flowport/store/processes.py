@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -56,7 +57,8 @@ def _startable(by: sa.ColumnElement[bool]) -> sa.Select[Any]:
                               t.processes.c.current_version)
     return (sa.select(*_PROCESS_COLUMNS, v.id.label("version_id"))
             .select_from(_PROCESS_FROM.outerjoin(
-                t.process_versions, (v.process_id == t.processes.c.id) & (v.number == number)))
+                t.process_versions, (v.process_id == t.processes.c.id) & (v.number == number)
+                & v.deleted_at.is_(None)))
             .where(t.processes.c.account_id == sa.bindparam("account_id"), by,
                    t.processes.c.deleted_at.is_(None)))
 
@@ -73,7 +75,8 @@ def _version(row: Any) -> Version:
         file_name=m["file_name"], kind=ContentKind(m["kind"]),
         parameters=parse_parameters(m["parameters"]), outputs=parse_outputs(m["outputs"]),
         created_at=m["created_at"], entry_point=m["entry_point"],
-        bpmn_process_id=m["bpmn_process_id"], size=m["size"],
+        bpmn_process_id=m["bpmn_process_id"], size=m["size"], guid=m["guid"],
+        label=m["label"], description=m["description"], deleted_at=m["deleted_at"],
     )
 
 
@@ -122,9 +125,9 @@ class ProcessQueries(Queries):
         descending = order.startswith("-")
         query = _live_processes(account_id)
         if search:
-            pattern = f"%{search.lower()}%"
-            query = query.where(sa.or_(sa.func.lower(c.key).like(pattern),
-                                       sa.func.lower(c.name).like(pattern)))
+            wanted = search.lower()
+            query = query.where(sa.or_(sa.func.lower(c.key).contains(wanted, autoescape=True),
+                                       sa.func.lower(c.name).contains(wanted, autoescape=True)))
         if cursor:
             last_value, last_id = decode_cursor(cursor, 2)
             if column is c.created_at:
@@ -181,14 +184,15 @@ class ProcessQueries(Queries):
         self, account_id: int, process_id: int, number: int, sha256: str, file_name: str,
         kind: ContentKind, content: bytes, spec: str | None, bpmn_process_id: str | None,
         entry_point: str | None, parameters: list[dict[str, Any]],
-        outputs: list[dict[str, Any]], now: datetime,
+        outputs: list[dict[str, Any]], now: datetime, label: str = "", description: str = "",
     ) -> Version:
         row = self.conn.execute(
             t.process_versions.insert()
             .values(account_id=account_id, process_id=process_id, number=number, sha256=sha256,
                     file_name=file_name, kind=kind.value, content=content, size=len(content),
                     spec=spec, bpmn_process_id=bpmn_process_id, entry_point=entry_point,
-                    parameters=parameters, outputs=outputs, created_at=now)
+                    parameters=parameters, outputs=outputs, created_at=now,
+                    guid=str(uuid.uuid4()), label=label, description=description)
             .returning(*_VERSION_COLUMNS)
         ).one()
         return _version(row)
@@ -261,3 +265,36 @@ class ProcessQueries(Queries):
                                                t.process_versions.c.id == version_id)
         ).first()
         return _version(row) if row else None
+
+    # -- versions by guid (Sherpa) ---------------------------------------------------------
+
+    def fetch_version_by_guid(self, account_id: int, guid: str) -> Version | None:
+        """A live version of a live process by its guid."""
+        v, p = t.process_versions.c, t.processes.c
+        row = self.conn.execute(
+            sa.select(*_VERSION_COLUMNS).join(t.processes, p.id == v.process_id)
+            .where(v.account_id == account_id, v.guid == guid, v.deleted_at.is_(None),
+                   p.deleted_at.is_(None))
+        ).first()
+        return _version(row) if row else None
+
+    def update_version(self, version_id: int, **fields: Any) -> None:
+        self.conn.execute(t.process_versions.update()
+                          .where(t.process_versions.c.id == version_id).values(**fields))
+
+    def newest_live_version(self, process_id: int) -> int | None:
+        """The number of the process's newest undeleted version, if any."""
+        v = t.process_versions.c
+        return self.conn.execute(
+            sa.select(sa.func.max(v.number))
+            .where(v.process_id == process_id, v.deleted_at.is_(None))
+        ).scalar_one()
+
+    def list_account_versions(self, account_id: int, limit: int = 1000) -> list[Version]:
+        v, p = t.process_versions.c, t.processes.c
+        rows = self.conn.execute(
+            sa.select(*_VERSION_COLUMNS).join(t.processes, p.id == v.process_id)
+            .where(v.account_id == account_id, v.deleted_at.is_(None), p.deleted_at.is_(None))
+            .order_by(v.id).limit(limit)
+        ).all()
+        return [_version(r) for r in rows]

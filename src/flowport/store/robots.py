@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from flowport.domain.accounts import Principal, Role
-from flowport.domain.robots import Robot, RobotGroup
+from flowport.domain.robots import Robot, RobotGroup, RobotStatus
 from flowport.store import tables as t
 from flowport.store.base import Page, Queries, decode_seq_cursor, encode_cursor
 
@@ -52,7 +52,9 @@ class RobotQueries(Queries):
             runtime_version=r.runtime_version, slots=r.slots,
             last_heartbeat_at=r.last_heartbeat_at, enrolled=r.enrolled,
             created_at=r.created_at, updated_at=r.updated_at, busy=r.busy,
-            groups=tuple(sorted(groups[r.seq])),
+            groups=tuple(sorted(groups[r.seq])), ip=r.ip, mac=r.mac,
+            reported_status=None if r.reported_status is None
+            else RobotStatus(r.reported_status),
         ) for r in rows]
 
     def insert_robot(self, account_id: int, robot_id: str, name: str, description: str,
@@ -180,8 +182,10 @@ class RobotQueries(Queries):
             _g.account_id == account_id, _g.id == group_id, _g.deleted_at.is_(None))).all()
         return self._groups(rows)[0] if rows else None
 
-    def fetch_group_by_seq(self, seq: int) -> RobotGroup | None:
-        rows = self.conn.execute(sa.select(t.robot_groups).where(_g.seq == seq)).all()
+    def fetch_group_by_number(self, account_id: int, seq: int) -> RobotGroup | None:
+        """A live group of the account by its number (schedules and Sherpa name it so)."""
+        rows = self.conn.execute(sa.select(t.robot_groups).where(
+            _g.account_id == account_id, _g.seq == seq, _g.deleted_at.is_(None))).all()
         return self._groups(rows)[0] if rows else None
 
     def list_groups(self, account_id: int) -> list[RobotGroup]:

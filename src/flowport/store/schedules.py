@@ -117,6 +117,15 @@ class ScheduleQueries(Queries):
         items = [_schedule(r) for r in rows[:limit]]
         return Page(items, encode_cursor(items[-1].id) if len(rows) > limit else None)
 
+    def next_fires(self, account_id: int, limit: int) -> list[Schedule]:
+        """The account's enabled schedules that will fire, soonest first."""
+        rows = self.conn.execute(
+            sa.select(*_COLUMNS).select_from(_FROM)
+            .where(_S.c.account_id == account_id, _S.c.deleted_at.is_(None),
+                   _S.c.enabled.is_(True), _S.c.next_fire_at.is_not(None))
+            .order_by(_S.c.next_fire_at, _S.c.id).limit(limit)).all()
+        return [_schedule(r) for r in rows]
+
     def update_schedule(self, schedule_id: int, now: datetime, **values: Any) -> None:
         """Change what a user set (and so `updated_at`)."""
         self.conn.execute(_S.update().where(_S.c.id == schedule_id)

@@ -9,8 +9,9 @@ union.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import sqlalchemy as sa
 
@@ -18,7 +19,7 @@ from flowport.errors import Unavailable
 from flowport.store import tables as t
 from flowport.store.accounts import AccountQueries
 from flowport.store.base import Duplicate, Savepoint
-from flowport.store.database import WRITE, create_engine, out_of_reach
+from flowport.store.database import WRITE, create_engine, gave_way, out_of_reach
 from flowport.store.drafts import DraftQueries
 from flowport.store.instances import InstanceQueries
 from flowport.store.jobs import JobQueries
@@ -26,6 +27,7 @@ from flowport.store.overview import OverviewQueries
 from flowport.store.processes import ProcessQueries
 from flowport.store.records import RecordQueries
 from flowport.store.relay import PgRelay
+from flowport.store.robot_logs import RobotLogQueries
 from flowport.store.robots import RobotQueries
 from flowport.store.schedules import ScheduleQueries
 from flowport.store.steps import StepQueries
@@ -35,6 +37,11 @@ class Store:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.engine = create_engine(url, pool_size=pool_size)
+        # SQLite takes one writer at a time and makes the others wait in its busy handler,
+        # which sleeps and polls (up to 100 ms a nap): under a few concurrent writers the
+        # tail latency was seconds. Threads of this process queue on a lock instead and get
+        # the write lock the moment it is free; other processes still meet the busy handler.
+        self._writer = WriterGate() if self.dialect == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -42,8 +49,10 @@ class Store:
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Tx]:
+        gate = self._writer if write and self._writer is not None else nullcontext()
         try:
-            with self.engine.connect().execution_options(**{WRITE: write}) as conn, conn.begin():
+            with gate, self.engine.connect().execution_options(**{WRITE: write}) as conn, \
+                    conn.begin():
                 tx = Tx(conn)
                 yield tx
         except sa.exc.IntegrityError as exc:
@@ -53,6 +62,9 @@ class Store:
                 # Rolled back, or never begun; a lost COMMIT may have landed: a client that
                 # retries a start sends an Idempotency-Key.
                 raise Unavailable("the database is out of reach; try again shortly") from exc
+            if gave_way(exc):
+                raise Unavailable("the database undid this request to let a concurrent one "
+                                  "through; send it again") from exc
             raise
         for callback in tx.committed:
             callback()
@@ -77,8 +89,25 @@ class Store:
         self.engine.dispose()
 
 
+class WriterGate:
+    """A re-entrant lock with SQLite's own patience: a writer that waited as long as SQLite's
+    busy timeout gets the same error SQLite would have given."""
+
+    def __init__(self, timeout: float = 30.0) -> None:
+        self._lock = threading.RLock()
+        self._timeout = timeout
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(timeout=self._timeout):
+            raise Unavailable("the database is busy; try again")
+
+    def __exit__(self, *_: object) -> None:
+        self._lock.release()
+
+
 class Tx(AccountQueries, ProcessQueries, InstanceQueries, RecordQueries, ScheduleQueries,
-         DraftQueries, StepQueries, OverviewQueries, RobotQueries, JobQueries):
+         DraftQueries, StepQueries, OverviewQueries, RobotQueries, JobQueries,
+         RobotLogQueries):
     """One open transaction."""
 
     def __init__(self, conn: sa.Connection) -> None:

@@ -548,3 +548,36 @@ job_artifacts = sa.Table(
     sa.Column("created_at", Moment(), nullable=False),
     sa.UniqueConstraint("instance_seq", "name"),
 )
+
+# -- Sherpa dialect (issue 5): version labels and deletion, robot-reported fields, robot logs --
+# Columns added by migration 0008. A version gets a public guid, a label and a description of
+# its own (Sherpa names versions), and may be deleted: a deleted version is never current and
+# starts nothing new, while its instances stay readable.
+process_versions.append_column(sa.Column("guid", sa.String(36), unique=True))
+process_versions.append_column(
+    sa.Column("label", sa.String(255), nullable=False, server_default=""))
+process_versions.append_column(
+    sa.Column("description", sa.Text, nullable=False, server_default=""))
+process_versions.append_column(sa.Column("deleted_at", Moment()))
+# What a robot reports about itself besides its machine: network address and the status it
+# says it is in (Sherpa robots send 0-3); null status: never reported.
+robots.append_column(sa.Column("ip", sa.String(64), nullable=False, server_default=""))
+robots.append_column(sa.Column("mac", sa.String(64), nullable=False, server_default=""))
+robots.append_column(sa.Column("reported_status", sa.SmallInteger))
+
+# An account's robot log: lines a robot or a program writes, each optionally about a robot, a
+# version and an instance (Sherpa's Log object); job_logs stay the per-run stream.
+robot_logs = sa.Table(
+    "robot_logs",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True),
+    sa.Column("guid", sa.String(36), nullable=False, unique=True),
+    sa.Column("account_id", BigId, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("robot_seq", BigId),
+    sa.Column("version_id", BigId),
+    sa.Column("instance_seq", BigId),
+    sa.Column("level", sa.SmallInteger, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("created_at", Moment(), nullable=False),
+    sa.Index("ix_robot_logs_account", "account_id", "created_at", "seq"),
+)

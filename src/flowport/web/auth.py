@@ -5,7 +5,6 @@ scripts). Unsafe requests of a session must carry its CSRF token, in the form fi
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -16,7 +15,9 @@ from flowport.api.auth import (
     SAFE_METHODS,
     SESSION_COOKIE,
     CsrfMismatch,
+    Identify,
     context,
+    guarded,
     resolve,
 )
 from flowport.domain.accounts import Permission, Principal
@@ -40,34 +41,32 @@ async def _check_csrf(request: Request, expected: str | None) -> None:
                            "reload the page and try again")
 
 
-def page_user(permission: Permission | None) -> Callable[[Request], Awaitable[Principal]]:
+async def _page_visitor(request: Request) -> Principal:
+    ctx = context(request)
+    if "authorization" in request.headers:
+        who = await run_in_threadpool(resolve, ctx, request)
+    else:
+        session = request.cookies.get(SESSION_COOKIE)
+        if not session:
+            raise LoginRequired
+        try:
+            who = await run_in_threadpool(auth.authenticate_session, ctx, session)
+        except Unauthenticated:
+            raise LoginRequired from None
+        if request.method not in SAFE_METHODS:
+            await _check_csrf(request, who.csrf_token)
+    request.state.principal = who  # for the error page's navigation
+    return who
+
+
+def page_user(permission: Permission | None) -> Identify:
     """Like `api.auth.requires`, for pages: a missing or expired session is a redirect to the
     login page rather than a 401, and the CSRF token may come in the form."""
-
-    async def dependency(request: Request) -> Principal:
-        ctx = context(request)
-        if "authorization" in request.headers:
-            who = await run_in_threadpool(resolve, ctx, request)
-        else:
-            session = request.cookies.get(SESSION_COOKIE)
-            if not session:
-                raise LoginRequired
-            try:
-                who = await run_in_threadpool(auth.authenticate_session, ctx, session)
-            except Unauthenticated:
-                raise LoginRequired from None
-            if request.method not in SAFE_METHODS:
-                await _check_csrf(request, who.csrf_token)
-        request.state.principal = who  # for the error page's navigation
-        if permission is not None:
-            auth.require(who, permission)
-        return who
-
-    dependency.permission = permission  # type: ignore[attr-defined]
-    return dependency
+    return guarded(_page_visitor, permission)
 
 
 Reader = Annotated[Principal, Depends(page_user(Permission.READ))]
 Starter = Annotated[Principal, Depends(page_user(Permission.START))]
 Deployer = Annotated[Principal, Depends(page_user(Permission.DEPLOY))]
 AnyUser = Annotated[Principal, Depends(page_user(None))]
+Admin = Annotated[Principal, Depends(page_user(Permission.ADMIN))]

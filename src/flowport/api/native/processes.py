@@ -17,12 +17,13 @@ from flowport.api.native.schemas import (
     ProcessPatch,
     RowId,
     VersionIn,
+    VersionPatch,
     draft_out,
     process_out,
     version_out,
 )
 from flowport.domain.processes import ProcessType
-from flowport.errors import BadInput, TooLarge
+from flowport.errors import BadInput, NotFound, TooLarge
 from flowport.services import drafts
 from flowport.services import processes as svc
 
@@ -149,6 +150,27 @@ def list_versions(key: str, ctx: Ctx, who: Reader) -> dict[str, Any]:
 @router.get("/{key}/versions/{number}")
 def get_version(key: str, number: RowId, ctx: Ctx, who: Reader) -> dict[str, Any]:
     return version_out(key, svc.get_version(ctx, who, key, number))
+
+
+@router.patch("/{key}/versions/{number}")
+def update_version(key: str, number: RowId, body: VersionPatch, ctx: Ctx,
+                   who: Deployer) -> dict[str, Any]:
+    """A version's own label and description (its content never changes)."""
+    version = svc.get_version(ctx, who, key, number)
+    if version.deleted_at is not None or version.guid is None:
+        raise NotFound(f"version {number} of {key!r} was deleted")
+    return version_out(key, svc.update_version(
+        ctx, who, version.guid, svc.UpdateVersion(body.label, body.description)))
+
+
+@router.delete("/{key}/versions/{number}", status_code=204)
+def delete_version(key: str, number: RowId, ctx: Ctx, who: Deployer) -> Response:
+    """Soft delete: it starts nothing new and is never current again; its instances stay."""
+    version = svc.get_version(ctx, who, key, number)
+    if version.deleted_at is not None or version.guid is None:
+        raise NotFound(f"version {number} of {key!r} was deleted")
+    svc.delete_version(ctx, who, version.guid)
+    return Response(status_code=204)
 
 
 @router.get("/{key}/versions/{number}/content")

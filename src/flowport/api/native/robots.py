@@ -45,11 +45,15 @@ class GroupPatch(Body):
 def robot_out(r: Robot, ctx: Context) -> dict[str, Any]:
     status = r.status(ctx.clock.now(),
                       timedelta(seconds=ctx.settings.robot_disconnect_seconds))
-    return {"id": r.id, "name": r.name, "description": r.description, "machine": r.machine,
+    # `number`: how schedules (and Sherpa) name a robot: robot_id / robot_group_id.
+    return {"id": r.id, "number": r.seq, "name": r.name, "description": r.description,
+            "machine": r.machine,
             "tags": list(r.tags), "runtime_version": r.runtime_version, "slots": r.slots,
             "busy_slots": r.busy, "status": int(status), "status_name": status.name.lower(),
             "enrolled": r.enrolled, "last_heartbeat_at": when(r.last_heartbeat_at),
-            "created_at": when(r.created_at), "updated_at": when(r.updated_at)}
+            "created_at": when(r.created_at), "updated_at": when(r.updated_at),
+            "ip": r.ip, "mac": r.mac,
+            "reported_status": None if r.reported_status is None else int(r.reported_status)}
 
 
 def enrollment_out(created: svc.NewEnrollment, ctx: Context) -> dict[str, Any]:
@@ -58,7 +62,7 @@ def enrollment_out(created: svc.NewEnrollment, ctx: Context) -> dict[str, Any]:
 
 
 def group_out(g: RobotGroup) -> dict[str, Any]:
-    return {"id": g.id, "name": g.name, "description": g.description,
+    return {"id": g.id, "number": g.seq, "name": g.name, "description": g.description,
             "robots": list(g.robots), "created_at": when(g.created_at),
             "updated_at": when(g.updated_at)}
 

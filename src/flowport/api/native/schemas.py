@@ -46,6 +46,11 @@ class ProcessIn(Body):
     retry_backoff: int = Field(default=60, ge=0, le=86_400)
 
 
+class VersionPatch(Body):
+    label: str | None = Field(default=None, max_length=255)
+    description: str | None = Field(default=None, max_length=4000)
+
+
 class ProcessPatch(Body):
     name: str | None = Field(default=None, max_length=255)
     description: str | None = Field(default=None, max_length=4000)
@@ -135,7 +140,9 @@ def version_out(key: str, v: Version) -> dict[str, Any]:
             "file_name": v.file_name, "kind": v.kind.value, "size": v.size,
             "bpmn_process_id": v.bpmn_process_id, "entry_point": v.entry_point,
             "parameters": [p.to_dict() for p in v.parameters],
-            "outputs": [o.to_dict() for o in v.outputs], "created_at": when(v.created_at)}
+            "outputs": [o.to_dict() for o in v.outputs], "created_at": when(v.created_at),
+            "guid": v.guid, "label": v.label, "description": v.description,
+            "deleted_at": when(v.deleted_at)}
 
 
 def instance_out(i: Instance) -> dict[str, Any]:
@@ -145,7 +152,7 @@ def instance_out(i: Instance) -> dict[str, Any]:
             "created_at": when(i.created_at), "updated_at": when(i.updated_at),
             "started_at": when(i.started_at), "ended_at": when(i.ended_at),
             "wake_at": when(i.wake_at), "schedule_id": i.schedule_id, "name": i.name,
-            "debug": i.debug, "deleted_at": when(i.deleted_at)}
+            "debug": i.debug, "deleted_at": when(i.deleted_at), "parent_id": i.parent_id}
 
 
 def draft_out(key: str, d: Draft) -> dict[str, Any]:
@@ -175,7 +182,8 @@ def step_out(s: Step) -> dict[str, Any]:
             "element_id": s.element_id, "name": s.name, "namespace": s.namespace,
             "executor": s.executor, "kind": s.kind.value, "status": s.status.value,
             "inputs": s.params, "outputs": s.outputs, "reason": s.reason,
-            "progress": s.progress, "attempts": s.attempts, "next_try_at": when(s.due_at),
+            "progress": s.progress, "detail": s.detail, "attempts": s.attempts,
+            "next_try_at": when(s.due_at),
             "created_at": when(s.created_at), "updated_at": when(s.updated_at),
             "completed_at": when(s.completed_at), "ended_at": when(s.ended_at)}
 

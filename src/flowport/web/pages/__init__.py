@@ -6,6 +6,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from flowport.web.pages import dashboard, instances, login, processes, tasks
+from flowport.web.pages import dashboard, instances, login, processes, robots, schedules, tasks
 
-PAGES: tuple[ModuleType, ...] = (login, dashboard, processes, instances, tasks)
+PAGES: tuple[ModuleType, ...] = (login, dashboard, processes, instances, tasks, robots, schedules)

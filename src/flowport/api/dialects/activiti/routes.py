@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 
-from flowport.api.auth import context, resolve
+from flowport.api.auth import Identify, caller, context, guarded
 from flowport.api.dialects.activiti.faults import ActivitiFault, handle, translated
 from flowport.api.dialects.activiti.records import process_record, task_record
 from flowport.domain.accounts import Permission, Principal
 from flowport.domain.instances import Instance
 from flowport.errors import Conflict
-from flowport.services import auth as auth_svc
 from flowport.services import cleanup, steps
 from flowport.services import instances as run
 from flowport.services import processes as deploy
@@ -33,17 +31,9 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
 
 
-def activiti_user(permission: Permission) -> Callable[[Request], Awaitable[Principal]]:
+def activiti_user(permission: Permission) -> Identify:
     """Like `api.auth.requires`, with Spring's error body."""
-
-    async def dependency(request: Request) -> Principal:
-        with translated():
-            who = await run_in_threadpool(resolve, context(request), request)
-            auth_svc.require(who, permission)
-        return who
-
-    dependency.permission = permission  # type: ignore[attr-defined]
-    return dependency
+    return guarded(caller, permission, faults=translated)
 
 
 Reader = Annotated[Principal, Depends(activiti_user(Permission.READ))]

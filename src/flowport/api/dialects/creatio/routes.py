@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -13,7 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from flowport.api.auth import client_address, context, resolve
+from flowport.api.auth import Identify, client_address, context, guarded, resolve
 from flowport.api.dialects.creatio.faults import CreatioFault, handle, translated
 from flowport.api.dialects.creatio.values import result_response, text_of, to_input
 from flowport.api.waiting import wait_until_settled
@@ -44,20 +43,16 @@ def install(app: FastAPI) -> None:
         app.include_router(router, prefix=prefix)
 
 
-def creatio_user(permission: Permission) -> Callable[[Request], Awaitable[Principal]]:
+async def _creatio_caller(request: Request) -> Principal:
+    return await run_in_threadpool(resolve, context(request), request,
+                                   session_cookie=SESSION_COOKIE, csrf_header=CSRF_COOKIE,
+                                   csrf_on_safe_methods=True)
+
+
+def creatio_user(permission: Permission) -> Identify:
     """Like `api.auth.requires`, with Creatio's cookie and CSRF header, checked on every
     method, and Creatio's error envelope."""
-
-    async def dependency(request: Request) -> Principal:
-        with translated():
-            who = await run_in_threadpool(
-                resolve, context(request), request, session_cookie=SESSION_COOKIE,
-                csrf_header=CSRF_COOKIE, csrf_on_safe_methods=True)
-            auth_svc.require(who, permission)
-        return who
-
-    dependency.permission = permission  # type: ignore[attr-defined]
-    return dependency
+    return guarded(_creatio_caller, permission, faults=translated)
 
 
 Starter = Annotated[Principal, Depends(creatio_user(Permission.START))]

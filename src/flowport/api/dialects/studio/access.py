@@ -3,13 +3,13 @@ and its callers: `Authorization: Token <token>` (DRF) or `Bearer <token>`."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
-from flowport.api.auth import context
+from flowport.api.auth import Identify, context, guarded
 from flowport.api.dialects.studio.faults import (
     AUTHENTICATE,
     NO_CREDENTIALS,
@@ -34,27 +34,24 @@ def endpoint(method: str, path: str) -> Callable[[F], F]:
     return register
 
 
-def studio_user(permission: Permission) -> Callable[[Request], Awaitable[Principal]]:
+async def _token_holder(request: Request) -> Principal:
+    """DRF's `Authorization: Token <token>` (or Bearer), refused in DRF's words."""
+    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() not in ("token", "bearer"):
+        raise StudioError(401, NO_CREDENTIALS, headers=AUTHENTICATE)
+    token = token.strip()
+    if not token:
+        raise StudioError(401, "Invalid token header. No credentials provided.",
+                          headers=AUTHENTICATE)
+    if " " in token:
+        raise StudioError(401, "Invalid token header. Token string should not contain "
+                               "spaces.", headers=AUTHENTICATE)
+    return await run_in_threadpool(auth_svc.authenticate, context(request), token)
+
+
+def studio_user(permission: Permission) -> Identify:
     """Like `api.auth.requires`, reading DRF's token header and answering in DRF's words."""
-
-    async def dependency(request: Request) -> Principal:
-        scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
-        if scheme.lower() not in ("token", "bearer"):
-            raise StudioError(401, NO_CREDENTIALS, headers=AUTHENTICATE)
-        token = token.strip()
-        if not token:
-            raise StudioError(401, "Invalid token header. No credentials provided.",
-                              headers=AUTHENTICATE)
-        if " " in token:
-            raise StudioError(401, "Invalid token header. Token string should not contain "
-                                   "spaces.", headers=AUTHENTICATE)
-        with translated():
-            who = await run_in_threadpool(auth_svc.authenticate, context(request), token)
-            auth_svc.require(who, permission)
-        return who
-
-    dependency.permission = permission  # type: ignore[attr-defined]
-    return dependency
+    return guarded(_token_holder, permission, faults=translated)
 
 
 Reader = Annotated[Principal, Depends(studio_user(Permission.READ))]
