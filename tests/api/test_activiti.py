@@ -37,7 +37,8 @@ def model(api, key: str, content: bytes, **data) -> dict:
     response = api.post(f"/api/v1/processes/{key}/versions",
                         files={"file": (f"{key}.bpmn", content)}, data=data)
     assert response.status_code == 201, response.text
-    return {"guid": api.get(f"/api/v1/processes/{key}").json()["guid"], **response.json()}
+    # the version has a guid of its own; Activiti's modelId is the process's
+    return {**response.json(), "guid": api.get(f"/api/v1/processes/{key}").json()["guid"]}
 
 
 def launch(api, key: str = "cloud-host", variables=None, **extra) -> dict:
