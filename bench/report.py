@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -116,3 +118,21 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "load_average_1min": load_average(),
     }
+
+
+def per_database(prog: str, doc: str | None,
+                 measure: Callable[[str, int], dict[str, float]],
+                 argv: list[str] | None) -> None:
+    """The command line of a benchmark that measures `--instances` on each database and
+    prints one column per database."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--instances", type=int, default=200)
+    parser.add_argument("--only", choices=("sqlite", "postgresql"))
+    args = parser.parse_args(argv)
+    kinds = [args.only] if args.only else ["sqlite", "postgresql"]
+    results = {kind: measure(kind, args.instances) for kind in kinds}
+    names = list(next(iter(results.values())))
+    print(f"{'':24}" + "".join(f"{kind:>14}" for kind in kinds))
+    for name in names:
+        print(f"{name:24}" + "".join(f"{results[k][name]:>14.1f}" for k in kinds))

@@ -13,9 +13,9 @@ Printed as a table; nothing is asserted beyond every parent completing with its 
 
 from __future__ import annotations
 
-import argparse
 import time
 
+from bench.report import per_database
 from bench.steps import database
 
 PARENT = """<?xml version="1.0" encoding="UTF-8"?>
@@ -84,17 +84,7 @@ def measure(kind: str, count: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.robot_tasks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--instances", type=int, default=200)
-    parser.add_argument("--only", choices=("sqlite", "postgresql"))
-    args = parser.parse_args(argv)
-    kinds = [args.only] if args.only else ["sqlite", "postgresql"]
-    results = {kind: measure(kind, args.instances) for kind in kinds}
-    names = list(next(iter(results.values())))
-    print(f"{'':24}" + "".join(f"{kind:>14}" for kind in kinds))
-    for name in names:
-        print(f"{name:24}" + "".join(f"{results[k][name]:>14.1f}" for k in kinds))
+    per_database("python -m bench.robot_tasks", __doc__, measure, argv)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ Printed as a table; nothing is asserted (targets are for people to read).
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
@@ -21,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.inprocess import DEFAULT_PG_ADMIN_URL
+from bench.report import per_database
 
 CHAIN = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -113,17 +113,7 @@ def measure(kind: str, count: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.steps", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--instances", type=int, default=200)
-    parser.add_argument("--only", choices=("sqlite", "postgresql"))
-    args = parser.parse_args(argv)
-    kinds = [args.only] if args.only else ["sqlite", "postgresql"]
-    results = {kind: measure(kind, args.instances) for kind in kinds}
-    names = list(next(iter(results.values())))
-    print(f"{'':24}" + "".join(f"{kind:>14}" for kind in kinds))
-    for name in names:
-        print(f"{name:24}" + "".join(f"{results[k][name]:>14.1f}" for k in kinds))
+    per_database("python -m bench.steps", __doc__, measure, argv)
 
 
 if __name__ == "__main__":
