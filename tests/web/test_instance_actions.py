@@ -58,6 +58,8 @@ def test_deleting_an_active_instance_is_explained_and_changes_nothing(world):
     assert response.status_code == 409
     assert "only an ended instance can be deleted" in response.text
     assert world.instance().status is Status.WAITING and world.instance().deleted_at is None
+    # answered at the POST address, the page refreshes itself from the instance's own
+    assert f'data-live-url="/instances/{world.waiting_id}"' in response.text
 
 
 def test_a_viewer_sees_no_action_and_is_refused_each(world):

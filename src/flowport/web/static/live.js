@@ -1,8 +1,10 @@
 // Live regions: an element with data-live="SECONDS" and an id is refreshed from a fresh copy of
 // this page every SECONDS while the tab is visible. A region holding what a person is typing
 // (focus, or an edited field) is left alone until they are done. After a change, the event
-// "console:updated" tells other scripts (the diagram) to repaint.
+// "console:updated" tells other scripts (the diagram) to repaint. A page answered to a form post
+// (an action that failed) names the address to refresh from in data-live-url.
 const regions = [...document.querySelectorAll("[data-live][id]")];
+const source = document.querySelector("[data-live-url]")?.dataset.liveUrl ?? location.href;
 
 function busy(region) {
   if (region.contains(document.activeElement) && document.activeElement.matches("input, textarea, select")) {
@@ -16,7 +18,7 @@ async function refresh() {
   if (document.hidden) return;
   let response;
   try {
-    response = await fetch(location.href, { credentials: "same-origin", headers: { "X-Console-Refresh": "1" } });
+    response = await fetch(source, { credentials: "same-origin", headers: { "X-Console-Refresh": "1" } });
   } catch {
     return; // the server is away for a moment; try again next time
   }
