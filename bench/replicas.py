@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import signal
 import statistics
 import subprocess
 import sys
@@ -69,19 +68,11 @@ def start_replica(stack: ExitStack, database_url: str, token: str, workdir: Path
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env,
                                    cwd=workdir)
     server = latency.Server(process, port, token, log, "flowport serve")
-    stack.callback(stop, process)
+    stack.callback(latency.stop, process)
     latency.wait_ready(server, 120)
     return server
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 def database_connections(database_url: str) -> int:

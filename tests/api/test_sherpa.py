@@ -7,7 +7,6 @@ import base64
 import json
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,17 +21,14 @@ def b64(text: str) -> str:
 
 
 @pytest.fixture
-def sherpa(app, admin_token) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as client:
-        client.headers["Authorization"] = f"Bearer {admin_token}"
-        yield client
+def sherpa(api: TestClient) -> TestClient:
+    """The account's API key as Bearer: the native `api` client speaks Sherpa as well."""
+    return api
 
 
 @pytest.fixture
-def other_sherpa(app, other_token) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as client:
-        client.headers["Authorization"] = f"Bearer {other_token}"
-        yield client
+def other_sherpa(intruder: TestClient) -> TestClient:
+    return intruder
 
 
 def robot_client(app, credential: str) -> TestClient:
